@@ -1,0 +1,315 @@
+"""`harvester`: a thin shell over the library. Each command parses, calls one function,
+prints, and maps errors to exit codes (see `errors.ExitCode`).
+
+Examples (each command's --help has more):
+
+    harvester demo
+    harvester backfill --config harvester.toml --since 2025-01-01 --until 2025-12-31
+    harvester run --config harvester.toml
+    harvester status --config harvester.toml
+    harvester sql --config harvester.toml "select event, count(*) from project_action_logs group by 1"
+    harvester call --config harvester.toml get_members
+    harvester simulate --port 8765
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+import orjson
+
+from .config import Settings, load_settings
+from .errors import ConfigError, ExitCode, HarvestError
+from .logs import configure_logging
+from .output import print_report, print_rows, print_status
+from .progress import terminal_progress
+from .runner import Backfill, Incremental, RunReport, harvest
+from .timeutil import parse_user_instant, utc_now
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _config_option(fn: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="TOML config file (see config.example.toml). Without it, defaults apply.",
+    )(fn)
+
+
+def _fail(exc: HarvestError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(int(exc.exit_code))
+
+
+def _handles_errors(fn: F) -> F:
+    """Turn deliberate errors into one line on stderr and their exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HarvestError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted: everything committed so far is kept; run again to resume", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto",
+              help="auto: readable on a terminal, JSON lines otherwise (cron).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+@click.pass_context
+def main(ctx: click.Context, log_format: str, log_level: str) -> None:
+    """Harvest Abstra Manager audit logs, executions and consumption into DuckDB."""
+    ctx.obj = {"json": None if log_format == "auto" else log_format == "json", "level": log_level}
+
+
+T = TypeVar("T")
+
+
+def _interruptible(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run `fn` so that SIGTERM or SIGINT cancels it cleanly: the pages being
+    committed finish, the run is recorded as interrupted, and we exit 130."""
+    interrupted = False
+
+    async def main() -> list[T]:
+        nonlocal interrupted
+        result: list[T] = []
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                nonlocal interrupted
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _ in signals:
+                        interrupted = True
+                        tg.cancel_scope.cancel()
+                        return
+
+            tg.start_soon(watch)
+            result.append(await fn())
+            tg.cancel_scope.cancel()
+        return result
+
+    result = anyio.run(main)
+    if interrupted or not result:
+        raise KeyboardInterrupt
+    return result[0]
+
+
+def _settings(ctx: click.Context, config_path: Path | None, **overrides: Any) -> Settings:
+    settings = load_settings(config_path, **overrides)
+    secret = settings.abstra.token.get_secret_value() if settings.abstra.token else ""
+    configure_logging(json=ctx.obj["json"], level=ctx.obj["level"], secrets=(secret,))
+    return settings
+
+
+def _harvest(settings: Settings, mode: Backfill | Incremental) -> RunReport:
+    settings.require_token()
+
+    async def go() -> RunReport:
+        with terminal_progress() as progress:
+            return await harvest(settings, mode, progress=progress)
+
+    return _interruptible(go)
+
+
+def _exit_for(report: RunReport) -> None:
+    print_report(report)
+    if report.status != "ok":
+        sys.exit(int(ExitCode.PARTIAL))
+
+
+@main.command()
+@_config_option
+@click.pass_context
+@_handles_errors
+def run(ctx: click.Context, config_path: Path | None) -> None:
+    """Incremental harvest: every stream from its high-water mark (minus lookback) to now.
+
+    \b
+    Safe from cron: a second run on the same warehouse exits 4 at once; a killed run
+    resumes from its last committed page.
+      harvester run --config harvester.toml
+    """
+    _exit_for(_harvest(_settings(ctx, config_path), Incremental()))
+
+
+@main.command()
+@_config_option
+@click.option("--since", required=True, help="Start, inclusive: YYYY-MM-DD or ISO-8601 (UTC).")
+@click.option("--until", default=None, help="End, exclusive: YYYY-MM-DD or ISO-8601 (UTC). Default: now.")
+@click.option("--streams", default=None, help="Comma-separated stream names. Default: the configured ones.")
+@click.pass_context
+@_handles_errors
+def backfill(ctx: click.Context, config_path: Path | None, since: str, until: str | None, streams: str | None) -> None:
+    """Harvest a date range [since, until). Re-running the same range resumes it.
+
+    \b
+      harvester backfill --config harvester.toml --since 2025-01-01 --until 2025-12-31
+      harvester backfill --config harvester.toml --since 2025-06-01 --streams auth_attempt_logs
+    """
+    settings = _settings(ctx, config_path)
+    mode = _backfill_mode(since, until, streams)
+    _exit_for(_harvest(settings, mode))
+
+
+def _backfill_mode(since: str, until: str | None, streams: str | None) -> Backfill:
+    from .streams import parse_stream_names
+
+    try:
+        start = parse_user_instant(since, what="--since")
+        end = parse_user_instant(until, what="--until") if until else utc_now()
+        names = tuple(s.strip() for s in streams.split(",") if s.strip()) if streams else None
+        if names is not None:
+            parse_stream_names(list(names))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if end <= start:
+        raise ConfigError(f"--since {since} is not before --until {until or 'now'}: give a non-empty range")
+    return Backfill(start, end, names)
+
+
+@main.command()
+@_config_option
+@click.pass_context
+@_handles_errors
+def status(ctx: click.Context, config_path: Path | None) -> None:
+    """Per stream: covered-until mark, lag behind now, rows, last run.
+
+    \b
+      harvester status --config harvester.toml
+    """
+    from sinks import Warehouse
+
+    settings = _settings(ctx, config_path)
+    with Warehouse.open_read_only(settings.warehouse.duckdb) as warehouse:
+        print_status(warehouse.status(utc_now()))
+
+
+@main.command()
+@_config_option
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.pass_context
+@_handles_errors
+def sql(ctx: click.Context, config_path: Path | None, query: str, fmt: str) -> None:
+    """Run a read-only SQL query on the warehouse.
+
+    \b
+      harvester sql --config harvester.toml "select count(*) from auth_attempt_logs where status <> 'success'"
+      harvester sql --config harvester.toml --format csv "select * from members" > members.csv
+    """
+    from sinks import Warehouse
+
+    settings = _settings(ctx, config_path)
+    with Warehouse.open_read_only(settings.warehouse.duckdb) as warehouse:
+        columns, rows = warehouse.query(query)
+    print_rows(columns, rows, fmt)
+
+
+@main.command()
+@_config_option
+@click.argument("action")
+@click.argument("params", nargs=-1)
+@click.option("--yes", is_flag=True, help="Confirm an action that changes the organization.")
+@click.pass_context
+@_handles_errors
+def call(ctx: click.Context, config_path: Path | None, action: str, params: tuple[str, ...], yes: bool) -> None:
+    """Call any action and print its data as JSON. Values are JSON when they parse.
+
+    \b
+      harvester call --config h.toml get_members
+      harvester call --config h.toml get_project_executions projectId=p1 from=2025-05-01T00:00:00.000Z to=2025-05-02T00:00:00.000Z limit=5
+      harvester call --config h.toml add_member email=ada@example.com --yes
+    """
+    from .client import MUTATING_ACTIONS, AbstraClient
+
+    settings = _settings(ctx, config_path)
+    if action in MUTATING_ACTIONS and not yes:
+        raise ConfigError(f"{action} changes the organization: add --yes to confirm")
+    parameters = _parse_params(params)
+
+    async def go() -> Any:
+        async with AbstraClient.from_settings(settings) as client:
+            return await client.execute(action, parameters)
+
+    data = _interruptible(go)
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"parameter {item!r} is not key=value")
+        try:
+            parsed[key] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+@main.command()
+@click.option("--warehouse", "path", type=click.Path(path_type=Path, dir_okay=False), default=Path("demo.duckdb"),
+              help="Where to write the demo warehouse.")
+@click.option("--days", default=90, show_default=True, help="Days of synthetic history.")
+@click.option("--projects", default=40, show_default=True)
+@click.pass_context
+@_handles_errors
+def demo(ctx: click.Context, path: Path, days: int, projects: int) -> None:
+    """No account needed: simulate an organization, harvest it, show what SQL gives.
+
+    \b
+      harvester demo
+      harvester sql --config demo.toml "select * from members"   # demo.toml is written beside the warehouse
+    """
+    from .demo import run_demo
+
+    configure_logging(json=ctx.obj["json"], level="warning" if ctx.obj["level"] == "info" else ctx.obj["level"])
+    run_demo(path, days=days, projects=projects)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--projects", default=12, show_default=True)
+@click.option("--members", default=8, show_default=True)
+@click.option("--days", default=90, show_default=True, help="Days of history ending now.")
+@click.option("--scale", default=1.0, show_default=True, help="Multiply every stream's events per day.")
+@click.option("--latency-ms", default=0, show_default=True)
+@click.option("--fault-rate", default=0.0, show_default=True, help="Share of requests that fail transiently.")
+@click.option("--token", default="sim-token", show_default=True, help="The token the simulator accepts.")
+def simulate(host: str, port: int, seed: int, projects: int, members: int, days: int, scale: float,
+             latency_ms: int, fault_rate: float, token: str) -> None:
+    """Serve the simulated Abstra API (for trying the harvester without an account).
+
+    \b
+      harvester simulate --port 8765 &
+      CLOUD_API_ENDPOINT=http://127.0.0.1:8765 ABSTRA_API_TOKEN=sim-token harvester run --config harvester.toml
+    """
+    from .demo import simulator_config
+    from .simulator import serve
+
+    config = simulator_config(
+        seed=seed, projects=projects, members=members, days=days, scale=scale,
+        latency_ms=latency_ms, fault_rate=fault_rate, token=token,
+    )
+    click.echo(f"simulated Abstra API on http://{host}:{port} (token {token!r}); Ctrl-C to stop", err=True)
+    serve(config, host=host, port=port)

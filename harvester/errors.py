@@ -1,0 +1,112 @@
+"""Every error the harvester raises on purpose, and the exit code each one maps to.
+
+The tree is small so a caller can catch at the level it cares about::
+
+    HarvestError                  exit 1 unless a subclass says otherwise
+    ├── ConfigError               exit 2  bad config file, bad CLI argument
+    ├── RunLockedError            exit 4  another run holds the warehouse
+    ├── FetchError                        talking to the Abstra API failed
+    │   ├── AuthError             exit 3  401/403: the token is missing or refused
+    │   ├── ActionError                   the API answered status "error"
+    │   │   └── WindowRefusedError        ... because the window or batch was too big
+    │   ├── TransientError                worth retrying: 429, 5xx, reset, timeout, bad JSON
+    │   └── PagingError                   a cursor loop or an offset chain that never ends
+    ├── SinkError                         the warehouse refused a write or a query
+    └── CheckpointError                   stored state is unreadable or inconsistent
+
+Messages are one line and say what to fix. None of them ever contains the token:
+errors are built from status codes, action names and server messages, never from
+request headers.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "ActionError",
+    "AuthError",
+    "CheckpointError",
+    "ConfigError",
+    "ExitCode",
+    "FetchError",
+    "HarvestError",
+    "PagingError",
+    "RunLockedError",
+    "SinkError",
+    "TransientError",
+    "WindowRefusedError",
+]
+
+
+class ExitCode(enum.IntEnum):
+    """What a scheduler sees. Documented in the README; do not renumber."""
+
+    OK = 0
+    PARTIAL = 1  # the run finished but some partitions failed; re-run to fill them
+    CONFIG = 2  # bad config or arguments; nothing was fetched
+    AUTH = 3  # the token is missing or refused
+    LOCKED = 4  # another run holds the warehouse; try later
+    INTERRUPTED = 130  # SIGINT / SIGTERM; everything committed so far is kept
+
+
+class HarvestError(Exception):
+    """Root of every deliberate error."""
+
+    exit_code: ExitCode = ExitCode.PARTIAL
+
+
+class ConfigError(HarvestError):
+    exit_code = ExitCode.CONFIG
+
+
+class RunLockedError(HarvestError):
+    exit_code = ExitCode.LOCKED
+
+
+class FetchError(HarvestError):
+    """A call to the API failed. `action` names the API action involved."""
+
+    def __init__(self, message: str, *, action: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+        self.status = status
+
+
+class AuthError(FetchError):
+    exit_code = ExitCode.AUTH
+
+
+class ActionError(FetchError):
+    """The API understood the call and refused it; retrying will not help."""
+
+
+class WindowRefusedError(ActionError):
+    """The server refused the date window or the project batch as too large."""
+
+
+class TransientError(FetchError):
+    """Worth retrying. `retry_after` is the server's requested wait in seconds, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, action=action, status=status)
+        self.retry_after = retry_after
+
+
+class PagingError(FetchError):
+    """The API's paging went wrong in a way retries cannot fix (a loop, a runaway chain)."""
+
+
+class SinkError(HarvestError):
+    pass
+
+
+class CheckpointError(HarvestError):
+    pass

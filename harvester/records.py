@@ -1,0 +1,226 @@
+"""API entries → warehouse rows, or rejects. Pure and total: never raises on bad data.
+
+Every table keeps its known fields as typed columns and the whole entry as `raw`, so an
+API that adds a field loses nothing. An entry that cannot be stored faithfully (not an
+object, no usable `createdAt`, a key of the wrong type, a known field whose type would
+have to be guessed) becomes a `Reject` with the reason; its page goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from .pages import Reject, Row
+from .streams import TABLES, Column, Table
+from .timeutil import parse_entry_time
+
+__all__ = [
+    "RowBuilder",
+    "consumption_rows",
+    "content_id",
+    "flatten_metrics",
+    "organization_rows",
+    "snapshot_items",
+]
+
+
+class _Bad(ValueError):
+    """A field that cannot be stored as its column's type."""
+
+
+def content_id(entry: Any) -> str:
+    """A deterministic id for an entry that came without one: the same content always
+    gets the same id, so a re-fetch deduplicates."""
+    try:
+        canonical = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
+        canonical = json.dumps(entry, sort_keys=True, default=repr).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def raw_text(entry: Any) -> str:
+    """JSON text of anything, for `_rejects.raw`; falls back to repr for the unencodable."""
+    try:
+        return orjson.dumps(entry).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(entry)
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"{name} is {type(value).__name__}, expected a string")
+    return str(value)
+
+
+def _bool(value: Any, name: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise _Bad(f"{name} is {type(value).__name__}, expected true or false")
+
+
+def _number(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Bad(f"{name} is {type(value).__name__}, expected a number")
+    return float(value)
+
+
+def _timestamp(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_entry_time(value)
+    except ValueError as exc:
+        raise _Bad(str(exc).replace("createdAt", name, 1)) from None
+
+
+def _json(value: Any, name: str) -> Any:
+    return value
+
+
+_CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
+    "VARCHAR": _text,
+    "BOOLEAN": _bool,
+    "DOUBLE": _number,
+    "TIMESTAMPTZ": _timestamp,
+    "JSON": _json,
+}
+
+
+@dataclass(frozen=True)
+class _Field:
+    column: str
+    source: str
+    convert: Callable[[Any, str], Any]
+
+
+class RowBuilder:
+    """Builds rows of one table from API entries.
+
+    `required` names source fields an entry must carry (e.g. `createdAt` for events).
+    The key column `id`, when the table has one, falls back to `name` (snapshots) and
+    then to a content hash, so a keyless entry is still stored exactly once.
+    """
+
+    def __init__(self, table: Table, *, required: tuple[str, ...] = (), name_fallback: bool = False):
+        self.table = table
+        self.required = required
+        self.name_fallback = name_fallback
+        self._fields = tuple(
+            _Field(c.name, c.source, _CONVERTERS[c.sql_type])
+            for c in table.columns
+            if c.source is not None and c.name != "id"
+        )
+        self._has_id = any(c.name == "id" for c in table.columns)
+
+    @classmethod
+    def for_table(cls, name: str, **kwargs: Any) -> RowBuilder:
+        return cls(TABLES[name], **kwargs)
+
+    def build(self, entry: Any, stream: str, **extra: Any) -> Row | Reject:
+        """One entry → a row (with `extra` columns such as project_id), or a Reject."""
+        if not isinstance(entry, dict):
+            return Reject(stream, f"entry is {type(entry).__name__}, expected an object", raw_text(entry))
+        try:
+            for name in self.required:
+                if entry.get(name) is None:
+                    raise _Bad(f"{name} is missing")
+            row: Row = {f.column: f.convert(entry.get(f.source), f.source) for f in self._fields}
+            if self._has_id:
+                row["id"] = self._id(entry)
+        except _Bad as exc:
+            return Reject(stream, str(exc), raw_text(entry))
+        row.update(extra)
+        row["raw"] = entry
+        return row
+
+    def _id(self, entry: dict[str, Any]) -> str:
+        value = entry.get("id")
+        if value is None and self.name_fallback:
+            value = entry.get("name")
+        if value is None:
+            return content_id(entry)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise _Bad(f"id is {type(value).__name__}, expected a string")
+        if value == "":
+            raise _Bad("id is empty")
+        return str(value)
+
+
+def flatten_metrics(data: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """Every finite number in a reply, keyed by its dotted path (`cpu.seconds`,
+    `aiPrompts.count`, `items.0.value`). The consumption keys are not public, so we
+    keep all numbers whatever they are called."""
+    if isinstance(data, bool) or data is None:
+        return
+    if isinstance(data, int | float):
+        if math.isfinite(data):
+            yield prefix or "value", float(data)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from flatten_metrics(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from flatten_metrics(value, f"{prefix}.{index}" if prefix else str(index))
+
+
+def consumption_rows(project_id: str, start: datetime, end: datetime, data: Any) -> list[Row]:
+    """A consumption reply in long format: one row per metric for the period."""
+    return [
+        {
+            "project_id": project_id,
+            "period_start": start,
+            "period_end": end,
+            "metric": metric,
+            "value": value,
+            "raw": data,
+        }
+        for metric, value in flatten_metrics(data)
+    ]
+
+
+def snapshot_items(data: Any) -> Iterator[tuple[str | None, Any]]:
+    """The items of an inventory reply whose exact shape is not public.
+
+    A list is the items themselves; an object contributes every list it holds, tagged
+    with its key (`forms`, `pages`, `tables`, `connections`), so a reply of
+    `{"forms": [...], "pages": [...]}` yields both kinds.
+    """
+    if isinstance(data, list):
+        for item in data:
+            yield None, item
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, list):
+                for item in value:
+                    yield key, item
+
+
+def organization_rows(data: Any) -> tuple[list[Any], list[tuple[Any, Any]]]:
+    """`get_organization` → (folder entries, [(folder entry or None, project entry)]).
+
+    Projects listed outside any folder are kept too, with no folder.
+    """
+    folders: list[Any] = []
+    projects: list[tuple[Any, Any]] = []
+    if not isinstance(data, dict):
+        return folders, projects
+    for folder in data.get("folders") or []:
+        folders.append(folder)
+        if isinstance(folder, dict):
+            for project in folder.get("projects") or []:
+                projects.append((folder, project))
+    for project in data.get("projects") or []:
+        projects.append((None, project))
+    return folders, projects

@@ -1,0 +1,338 @@
+"""A harvest run: plan, fetch concurrently, write through one writer, record the run.
+
+    lock ─ open warehouse ─ get_organization ─ plan ─┬─ N workers ──(bounded stream)──▶ writer
+                                                     └─ snapshot jobs ──────────────────▶ writer
+
+One task group owns every task. Workers pull jobs (a partition chain or a snapshot
+call) from a shared iterator, so at most `concurrency` chains are open at once and
+memory does not grow with the size of the plan. The writer is the only code that
+touches DuckDB; it runs each commit in a worker thread and coalesces queued pages into
+one transaction of up to `commit_rows` rows, each page's checkpoint included.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from sinks import Warehouse
+from state import RunLock
+
+from .client import AbstraClient, ConnectionNotFoundError
+from .config import Settings
+from .errors import AuthError, FetchError, HarvestError, SinkError
+from .fetch import fetch_organization, fetch_partition, fetch_snapshot
+from .pages import Checkpoint, PageWrite, SnapshotWrite
+from .planner import Partition, plan_backfill, plan_incremental
+from .streams import Scope, Stream, parse_stream_names
+from .timeutil import format_wire, utc_now
+
+__all__ = ["Backfill", "Incremental", "NoProgress", "Progress", "RunReport", "harvest"]
+
+log = structlog.get_logger("harvester.run")
+
+_FATAL = (AuthError, ConnectionNotFoundError, SinkError)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """Harvest `[start, end)` for `streams` (None: the configured ones)."""
+
+    start: datetime
+    end: datetime
+    streams: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """From each stream's high-water mark minus lookback to the run's start."""
+
+
+class Progress(Protocol):
+    def planned(self, jobs: int) -> None: ...
+    def page(self, stream: str, rows: int) -> None: ...
+    def job_done(self) -> None: ...
+
+
+class NoProgress:
+    """Progress for nobody: the default, and what cron gets."""
+
+    def planned(self, jobs: int) -> None: ...
+    def page(self, stream: str, rows: int) -> None: ...
+    def job_done(self) -> None: ...
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    started_at: datetime
+    status: str = "running"
+    rows: Counter[str] = field(default_factory=Counter)
+    pages: Counter[str] = field(default_factory=Counter)
+    rejects: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def stats(self) -> dict[str, Any]:
+        streams = set(self.rows) | set(self.pages) | set(self.errors) | set(self.rejects)
+        return {
+            "requests": self.requests,
+            "streams": {
+                s: {"rows": self.rows[s], "pages": self.pages[s], "rejects": self.rejects[s], "errors": self.errors[s]}
+                for s in sorted(streams)
+            },
+            "failures": self.failures[:50],
+        }
+
+
+Job = Callable[[], AsyncIterator[PageWrite | SnapshotWrite]]
+Write = PageWrite | SnapshotWrite
+
+
+async def harvest(
+    settings: Settings,
+    mode: Backfill | Incremental,
+    *,
+    client: AbstraClient | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Run one harvest to completion. Raises only for fatal errors (auth, config,
+    warehouse); per-partition failures are reported in `RunReport.failures` and leave
+    their checkpoints in place for the next run."""
+    now = now or utc_now()
+    report = RunReport(uuid.uuid4().hex[:12], now)
+    with RunLock(settings.warehouse.duckdb):
+        warehouse = Warehouse.open(settings.warehouse.duckdb, memory_limit=settings.warehouse.memory_limit)
+        try:
+            await anyio.to_thread.run_sync(warehouse.start_run, report.run_id, _command(mode), now)
+            own_client = client is None
+            client = client or AbstraClient.from_settings(settings)
+            try:
+                await _run(settings, mode, client, warehouse, report, now, progress or NoProgress())
+            finally:
+                report.requests = client.requests
+                if own_client:
+                    await client.__aexit__(None, None, None)
+        except BaseException as exc:
+            report.status = "interrupted" if isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt) else "failed"
+            if isinstance(exc, HarvestError):
+                report.failures.append(str(exc))
+            with anyio.CancelScope(shield=True):
+                await _finish(warehouse, report)
+            raise
+        else:
+            report.status = "partial" if report.failures else "ok"
+            await _finish(warehouse, report)
+        finally:
+            warehouse.close()
+    return report
+
+
+async def _finish(warehouse: Warehouse, report: RunReport) -> None:
+    try:
+        await anyio.to_thread.run_sync(
+            warehouse.finish_run, report.run_id, report.status, utc_now(), report.stats()
+        )
+    except HarvestError as exc:  # the run's outcome matters more than its record
+        log.error("run.record_failed", error=str(exc))
+
+
+def _command(mode: Backfill | Incremental) -> str:
+    if isinstance(mode, Backfill):
+        return f"backfill {format_wire(mode.start)} {format_wire(mode.end)}"
+    return "run"
+
+
+async def _run(
+    settings: Settings,
+    mode: Backfill | Incremental,
+    client: AbstraClient,
+    warehouse: Warehouse,
+    report: RunReport,
+    now: datetime,
+    progress: Progress,
+) -> None:
+    names = mode.streams if isinstance(mode, Backfill) and mode.streams else settings.harvest.streams
+    streams = parse_stream_names(list(names))
+    org = await fetch_organization(client, now)
+    log.info("run.organization", projects=len(org.project_ids))
+    partitions = await anyio.to_thread.run_sync(
+        _plan, settings, mode, streams, org.project_ids, warehouse, now
+    )
+    checkpoints = await anyio.to_thread.run_sync(warehouse.register_partitions, report.run_id, partitions)
+    jobs = list(_snapshot_jobs(client, streams, org, now))
+    jobs += [
+        _partition_job(client, p, checkpoints[p.key], settings.harvest.page_size)
+        for p in partitions
+        if not checkpoints[p.key].done
+    ]
+    log.info("run.plan", partitions=len(partitions), jobs=len(jobs), start=format_wire(now))
+    progress.planned(len(jobs))
+    send, receive = anyio.create_memory_object_stream[Write](max_buffer_size=2 * settings.harvest.concurrency)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_writer, receive, warehouse, report, progress, settings.harvest.commit_rows)
+        async with send:
+            queue = iter(jobs)
+            async with anyio.create_task_group() as workers:
+                for _ in range(settings.harvest.concurrency):
+                    workers.start_soon(_worker, queue, send.clone(), report, progress)
+    if any(s.scope is Scope.SNAPSHOT_PROJECT for s in streams) and not _failed_snapshots(report, streams):
+        for stream in streams:
+            if stream.scope is Scope.SNAPSHOT_PROJECT:
+                await anyio.to_thread.run_sync(
+                    warehouse.retire_snapshot_scopes, stream.tables[0], set(org.project_ids), now
+                )
+
+
+def _failed_snapshots(report: RunReport, streams: Sequence[Stream]) -> bool:
+    return any(report.errors[s.name] for s in streams if s.scope is Scope.SNAPSHOT_PROJECT)
+
+
+def _plan(
+    settings: Settings,
+    mode: Backfill | Incremental,
+    streams: Sequence[Stream],
+    project_ids: Sequence[str],
+    warehouse: Warehouse,
+    now: datetime,
+) -> list[Partition]:
+    """Backfill: the requested range, re-planned identically so a killed backfill
+    resumes. Incremental: unfinished partitions of earlier runs first, then each scope
+    from its high-water mark minus lookback up to `now`."""
+    h = settings.harvest
+    windowed = [s for s in streams if s.scope in (Scope.ORG, Scope.PROJECT, Scope.PROJECT_BATCH)]
+    if isinstance(mode, Backfill):
+        return plan_backfill(
+            windowed, mode.start, mode.end, project_ids,
+            slice_days=h.slice_days, consumption_days=h.consumption_period_days,
+        )
+    names = {s.name for s in windowed}
+    pending = [p for p, _ in warehouse.pending_partitions() if p.stream in names]
+    fresh = plan_incremental(
+        windowed,
+        project_ids,
+        warehouse.covered_until(),
+        default_start=h.start,
+        now=now,
+        lookback=h.lookback,
+        slice_days=h.slice_days,
+        consumption_days=h.consumption_period_days,
+    )
+    return list({p.key: p for p in (*pending, *fresh)}.values())
+
+
+def _partition_job(client: AbstraClient, partition: Partition, checkpoint: Checkpoint, page_size: int) -> Job:
+    def job() -> AsyncIterator[PageWrite]:
+        return fetch_partition(client, partition, checkpoint, page_size=page_size)
+
+    job.stream = partition.stream  # type: ignore[attr-defined]
+    job.label = partition.label()  # type: ignore[attr-defined]
+    return job
+
+
+def _snapshot_jobs(
+    client: AbstraClient, streams: Sequence[Stream], org: Any, now: datetime
+) -> Iterator[Job]:
+    for stream in streams:
+        if stream.name == "organization":
+            yield _single(stream.name, "organization", _ready(org.writes))
+        elif stream.scope is Scope.SNAPSHOT_ORG:
+            yield _single(stream.name, stream.name, lambda s=stream.name: fetch_snapshot(client, s, None, now))
+        elif stream.scope is Scope.SNAPSHOT_PROJECT:
+            for pid in org.project_ids:
+                yield _single(
+                    stream.name,
+                    f"{stream.name} project={pid}",
+                    lambda s=stream.name, p=pid: fetch_snapshot(client, s, p, now),
+                )
+
+
+def _ready(writes: Sequence[SnapshotWrite]) -> Callable[[], Awaitable[Sequence[SnapshotWrite]]]:
+    async def done() -> Sequence[SnapshotWrite]:
+        return writes
+
+    return done
+
+
+def _single(stream: str, label: str, call: Callable[[], Awaitable[Any]]) -> Job:
+    async def job() -> AsyncIterator[SnapshotWrite]:
+        result = await call()
+        for write in result if isinstance(result, list | tuple) else (result,):
+            yield write
+
+    job.stream = stream  # type: ignore[attr-defined]
+    job.label = label  # type: ignore[attr-defined]
+    return job
+
+
+async def _worker(
+    queue: Iterator[Job], send: ObjectSendStream[Write], report: RunReport, progress: Progress
+) -> None:
+    """Take jobs until none are left. A failed job is logged and counted; the next job
+    goes on. Fatal errors (auth, unknown connection, warehouse) end the whole run."""
+    async with send:
+        for job in queue:
+            stream, label = job.stream, job.label  # type: ignore[attr-defined]
+            with structlog.contextvars.bound_contextvars(stream=stream, partition=label):
+                try:
+                    async for write in job():
+                        await send.send(write)
+                except _FATAL:
+                    raise
+                except FetchError as exc:
+                    report.errors[stream] += 1
+                    report.failures.append(f"{label}: {exc}")
+                    log.error("fetch.failed", error=str(exc))
+            progress.job_done()
+
+
+async def _writer(
+    receive: ObjectReceiveStream[Write],
+    warehouse: Warehouse,
+    report: RunReport,
+    progress: Progress,
+    commit_rows: int,
+) -> None:
+    """The one writer. Coalesces whatever pages are already queued into one
+    transaction, so a fast producer costs fewer commits, never more memory."""
+    async with receive:
+        async for first in receive:
+            batch = [first]
+            rows = len(first.rows)
+            while rows < commit_rows:
+                try:
+                    nxt = receive.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+                batch.append(nxt)
+                rows += len(nxt.rows)
+            await _commit(batch, warehouse)
+            for write in batch:
+                _count(write, report, progress)
+
+
+async def _commit(batch: list[Write], warehouse: Warehouse) -> None:
+    pages = [w for w in batch if isinstance(w, PageWrite)]
+    if pages:
+        await anyio.to_thread.run_sync(warehouse.commit_pages, pages)
+    for snapshot in (w for w in batch if isinstance(w, SnapshotWrite)):
+        await anyio.to_thread.run_sync(warehouse.commit_snapshot, snapshot)
+
+
+def _count(write: Write, report: RunReport, progress: Progress) -> None:
+    stream = write.partition.stream if isinstance(write, PageWrite) else write.table
+    report.rows[stream] += len(write.rows)
+    report.pages[stream] += 1
+    report.rejects[stream] += len(write.rejects)
+    progress.page(stream, len(write.rows))
+    log.debug("sink.commit", stream=stream, rows=len(write.rows))

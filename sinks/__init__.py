@@ -1,0 +1,14 @@
+"""The warehouse: harvested tables and harvest state in one DuckDB file."""
+
+from .duckdb_sink import DEFAULT_MEMORY_LIMIT, Warehouse, parse_size
+from .schema import REJECTS_TABLE, ensure_schema
+from .status import READ_ONLY_STATEMENTS
+
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "READ_ONLY_STATEMENTS",
+    "REJECTS_TABLE",
+    "Warehouse",
+    "ensure_schema",
+    "parse_size",
+]

@@ -1,0 +1,159 @@
+"""The SQL that merges a staged, already-deduplicated batch into a table, one rule per kind.
+
+Every function runs inside the caller's transaction and reads the batch from a
+temp table (`stage`). There are no primary keys: uniqueness comes from anti-joins,
+which is correct because exactly one writer ever runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+
+from harvester.streams import Kind, Table
+
+from .batch import CONSUMPTION_GROUP
+from .schema import HARVESTED_COLUMN, REJECTS_TABLE, input_columns, quote_ident
+
+__all__ = [
+    "merge_rejects",
+    "merge_snapshot",
+    "merge_windowed",
+    "retire_scopes",
+]
+
+
+def merge_windowed(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> None:
+    """Merge a LOG, EXECUTIONS or CONSUMPTION batch; `harvested_at` = the transaction's now()."""
+    if table.kind is Kind.LOG:
+        _insert_absent(con, table, stage)
+    elif table.kind is Kind.EXECUTIONS:
+        _delete_matching(con, table.name, stage, table.key)
+        _insert_all(con, table, stage)
+    elif table.kind is Kind.CONSUMPTION:
+        _delete_matching(con, table.name, stage, CONSUMPTION_GROUP, distinct=True)
+        _insert_all(con, table, stage)
+    else:
+        raise ValueError(f"{table.name} is a {table.kind.value} table, not a windowed one")
+
+
+def _insert_absent(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> None:
+    """Insert only keys not stored yet: the first copy of an immutable entry stays.
+
+    When every staged row has a `created_at`, the probe is narrowed to the batch's
+    time range: a log entry's `created_at` never changes, and the constant range
+    lets DuckDB's zone maps skip old row groups, keeping the cost flat as the
+    table grows.
+    """
+    narrow, params = "", {}
+    if "created_at" in table.column_names:
+        lo, hi, nulls = con.execute(
+            f"SELECT min(created_at), max(created_at), count(*) - count(created_at) FROM {stage}"
+        ).fetchone() or (None, None, 1)
+        if not nulls and lo is not None:
+            narrow, params = " AND o.created_at BETWEEN $lo AND $hi", {"lo": lo, "hi": hi}
+    cols = _cols(table)
+    con.execute(
+        f"INSERT INTO {quote_ident(table.name)} ({cols}, {HARVESTED_COLUMN}) "
+        f"SELECT {_cols(table, 'n')}, now() FROM {stage} AS n "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(table.name)} AS o "
+        f"WHERE {_match(table.key, 'o', 'n')}{narrow})",
+        params,
+    )
+
+
+def _delete_matching(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    stage: str,
+    columns: Sequence[str],
+    *,
+    distinct: bool = False,
+) -> None:
+    """Delete stored rows sharing `columns` with any staged row (they are being replaced)."""
+    source = stage
+    if distinct:
+        source = f"(SELECT DISTINCT {', '.join(map(quote_ident, columns))} FROM {stage})"
+    con.execute(
+        f"DELETE FROM {quote_ident(name)} AS o USING {source} AS n WHERE {_match(columns, 'o', 'n')}"
+    )
+
+
+def _insert_all(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> None:
+    con.execute(
+        f"INSERT INTO {quote_ident(table.name)} ({_cols(table)}, {HARVESTED_COLUMN}) "
+        f"SELECT {_cols(table)}, now() FROM {stage}"
+    )
+
+
+def merge_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    stage: str | None,
+    scope: str,
+    seen_at: datetime,
+) -> None:
+    """Merge the complete current rows of one scope (`stage` None: the scope is now empty).
+
+    Present keys get every column refreshed, `last_seen_at = seen_at` and are revived;
+    new keys are inserted as first seen now; keys of the scope that are missing are
+    marked removed (once: an already removed row keeps its original `removed_at`).
+    """
+    name = quote_ident(table.name)
+    params = {"seen": seen_at}
+    if stage is not None:
+        data = [c for c, _ in input_columns(table) if c not in table.key]
+        sets = ", ".join(f"{quote_ident(c)} = n.{quote_ident(c)}" for c in data)
+        sets = f"{sets}, " if sets else ""
+        con.execute(
+            f"UPDATE {name} AS o SET {sets}last_seen_at = $seen, removed_at = NULL "
+            f"FROM {stage} AS n WHERE {_match(table.key, 'o', 'n')}",
+            params,
+        )
+        con.execute(
+            f"INSERT INTO {name} ({_cols(table)}, first_seen_at, last_seen_at, removed_at) "
+            f"SELECT {_cols(table, 'n')}, $seen, $seen, NULL FROM {stage} AS n "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {name} AS o WHERE {_match(table.key, 'o', 'n')})",
+            params,
+        )
+    where = "o.removed_at IS NULL"
+    if scope:
+        where += " AND o.project_id = $scope"
+        params = {**params, "scope": scope}
+    if stage is not None:
+        where += f" AND NOT EXISTS (SELECT 1 FROM {stage} AS n WHERE {_match(table.key, 'o', 'n')})"
+    con.execute(f"UPDATE {name} AS o SET removed_at = $seen WHERE {where}", params)
+
+
+def retire_scopes(
+    con: duckdb.DuckDBPyConnection, table: Table, live_scopes: Sequence[str], seen_at: datetime
+) -> int:
+    """Mark removed every live row whose project is not among `live_scopes`; return the count."""
+    row = con.execute(
+        f"UPDATE {quote_ident(table.name)} SET removed_at = $seen "
+        "WHERE removed_at IS NULL "
+        "AND (project_id IS NULL OR NOT list_contains($live::VARCHAR[], project_id))",
+        {"seen": seen_at, "live": list(live_scopes)},
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def merge_rejects(con: duckdb.DuckDBPyConnection, stage: str) -> None:
+    """Add rejects not recorded yet (same stream and raw text = same id)."""
+    cols = "id, stream, partition_key, reason, raw"
+    con.execute(
+        f"INSERT INTO {REJECTS_TABLE} ({cols}, rejected_at) "
+        f"SELECT {cols}, now() FROM {stage} AS n "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {REJECTS_TABLE} AS o WHERE o.id = n.id)"
+    )
+
+
+def _cols(table: Table, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + quote_ident(c) for c, _ in input_columns(table))
+
+
+def _match(columns: Sequence[str], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{quote_ident(c)} = {right}.{quote_ident(c)}" for c in columns)

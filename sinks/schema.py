@@ -1,0 +1,104 @@
+"""The warehouse's DDL, derived from `harvester.streams.TABLES` plus the state tables.
+
+No table declares a primary key or index: an ART index makes memory grow with the
+row count and slows inserts, and the single writer deduplicates with anti-joins
+instead. Migrations are additive only: a column the registry gained is added to an
+existing table; nothing is dropped or retyped, so an older file keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from harvester.streams import TABLES, Table
+from state.checkpoints import PARTITIONS_COLUMNS, PARTITIONS_TABLE
+from state.runs import RUNS_COLUMNS, RUNS_TABLE
+
+__all__ = [
+    "REJECTS_COLUMNS",
+    "REJECTS_TABLE",
+    "SEEN_COLUMNS",
+    "all_table_specs",
+    "create_table_sql",
+    "ensure_schema",
+    "existing_tables",
+    "input_columns",
+    "quote_ident",
+]
+
+ColumnSpec = tuple[str, str]
+
+REJECTS_TABLE = "_rejects"
+REJECTS_COLUMNS: tuple[ColumnSpec, ...] = (
+    ("id", "VARCHAR"),
+    ("stream", "VARCHAR"),
+    ("partition_key", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("raw", "VARCHAR"),
+    ("rejected_at", "TIMESTAMPTZ"),
+)
+
+# Filled by the writer, never by the caller's rows.
+HARVESTED_COLUMN = "harvested_at"
+SEEN_COLUMNS = ("first_seen_at", "last_seen_at", "removed_at")
+_WRITER_COLUMNS = frozenset((HARVESTED_COLUMN, *SEEN_COLUMNS))
+
+
+def quote_ident(name: str) -> str:
+    """A double-quoted SQL identifier, so names like `end` or `offset` are safe."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def input_columns(table: Table) -> tuple[ColumnSpec, ...]:
+    """The columns a caller's rows provide (everything but writer-filled timestamps)."""
+    return tuple((c.name, c.sql_type) for c in table.columns if c.name not in _WRITER_COLUMNS)
+
+
+def all_table_specs() -> dict[str, tuple[ColumnSpec, ...]]:
+    """Every table the warehouse file holds, data and state, by name."""
+    specs = {name: tuple((c.name, c.sql_type) for c in t.columns) for name, t in TABLES.items()}
+    specs[REJECTS_TABLE] = REJECTS_COLUMNS
+    specs[PARTITIONS_TABLE] = PARTITIONS_COLUMNS
+    specs[RUNS_TABLE] = RUNS_COLUMNS
+    return specs
+
+
+def create_table_sql(name: str, columns: Sequence[ColumnSpec]) -> str:
+    cols = ", ".join(f"{quote_ident(c)} {sql_type}" for c, sql_type in columns)
+    return f"CREATE TABLE IF NOT EXISTS {quote_ident(name)} ({cols})"
+
+
+def existing_tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Tables of the main schema and their column names."""
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_catalog = current_database()"
+    ).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create missing tables and add missing columns; return the statements run.
+
+    The caller runs this inside a transaction so a half-migrated file cannot exist.
+    """
+    present = existing_tables(con)
+    applied: list[str] = []
+    for name, columns in all_table_specs().items():
+        if name not in present:
+            statements = [create_table_sql(name, columns)]
+        else:
+            statements = [
+                f"ALTER TABLE {quote_ident(name)} ADD COLUMN {quote_ident(c)} {sql_type}"
+                for c, sql_type in columns
+                if c not in present[name]
+            ]
+        for sql in statements:
+            con.execute(sql)
+            applied.append(sql)
+    return applied
