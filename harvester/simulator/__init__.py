@@ -10,7 +10,7 @@ ground truth a harvest is checked against.
 from __future__ import annotations
 
 from .actions import ActionError
-from .config import FAULT_KINDS, LOG_ACTIONS, LOG_STREAMS, SimConfig
+from .config import FAULT_KINDS, LOG_ACTIONS, LOG_STREAMS, TRANSIENT_FAULTS, SimConfig
 from .faults import Faults
 from .org import Org
 from .server import ROUTE, ServerHandle, Simulator, SimulatorServer, create_app, run_in_thread, serve
@@ -27,6 +27,7 @@ __all__ = [
     "SimConfig",
     "Simulator",
     "SimulatorServer",
+    "TRANSIENT_FAULTS",
     "create_app",
     "run_in_thread",
     "serve",

@@ -4,13 +4,15 @@ Starts `python -m harvester.simulator` in its own process over a ~1M-entry
 organization, then pages every day of the history with `limit=1000` from a few
 concurrent cursor chains (one per day, like a harvester's partitions), and prints
 entries/s for a cold pass (history generated on demand) and a warm pass (cached
-days, as far as the cache holds them).
+days, as far as the cache holds them), both by wall clock and per CPU-second of the
+server process (the client shares the machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -75,6 +77,19 @@ async def page_all(endpoint: str, config: SimConfig, concurrency: int) -> tuple[
     return total, time.perf_counter() - started
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc), so a busy machine does not skew the figure."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 async def _wait_ready(endpoint: str) -> None:
     for _ in range(200):
         try:
@@ -104,8 +119,14 @@ def main(argv: list[str] | None = None) -> None:
             endpoint = f"http://127.0.0.1:{port}"
             asyncio.run(_wait_ready(endpoint))
             for label in ("cold", "warm"):
+                cpu_before = _cpu_seconds(server.pid)
                 entries, seconds = asyncio.run(page_all(endpoint, config, args.concurrency))
-                print(f"{label}: {entries} entries in {seconds:.2f}s = {entries / seconds:,.0f} entries/s")
+                cpu = _cpu_seconds(server.pid) - cpu_before
+                print(
+                    f"{label}: {entries} entries in {seconds:.2f}s = {entries / seconds:,.0f} entries/s wall; "
+                    f"server CPU {cpu:.2f}s = {entries / cpu:,.0f} entries per server CPU-second"
+                )
+            print(f"server peak RSS: {_peak_rss_mb(server.pid):.0f} MB")
         finally:
             server.terminate()
             server.wait(timeout=10)

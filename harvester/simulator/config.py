@@ -19,6 +19,7 @@ __all__ = [
     "LOG_ACTIONS",
     "LOG_STREAMS",
     "SimConfig",
+    "TRANSIENT_FAULTS",
 ]
 
 LOG_STREAMS: tuple[str, ...] = tuple(LOG_STREAM_ACTIONS)
@@ -49,6 +50,18 @@ FAULT_KINDS: tuple[str, ...] = (
     "empty_page_with_cursor",
     "cursor_loop",
     "total_count_drift",
+)
+
+# the random faults a retrying client should shrug off; the default `fault_kinds`
+TRANSIENT_FAULTS: tuple[str, ...] = (
+    "http_429",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "reset_before_headers",
+    "reset_after_headers",
+    "truncated_json",
 )
 
 _DEFAULT_END = datetime(2025, 6, 1, tzinfo=UTC)
@@ -86,7 +99,7 @@ class SimConfig(BaseModel):
     latency_ms: float = Field(default=0, ge=0)
     rate_limit_rps: float = Field(default=0, ge=0)
     fault_rate: float = Field(default=0.0, ge=0, le=1)
-    fault_kinds: list[str] = Field(default_factory=lambda: ["http_429", "http_503", "reset_before_headers"])
+    fault_kinds: list[str] = Field(default_factory=lambda: list(TRANSIENT_FAULTS))
     hang_seconds: float = Field(default=30.0, ge=0)
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     missing_id_rate: float = Field(default=0.0, ge=0, le=1)

@@ -148,7 +148,8 @@ async def test_random_faults_and_rate_limit() -> None:
     async with SimulatorServer(config) as server, aiohttp.ClientSession() as session:
         statuses = [(await call_status(session, server.endpoint)) for _ in range(5)]
         assert statuses == [502] * 5
-    async with SimulatorServer(small_config(rate_limit_rps=2)) as server, aiohttp.ClientSession() as session:
+    # one request every 2 s, bursts of 1: six quick requests mostly bounce even on a slow machine
+    async with SimulatorServer(small_config(rate_limit_rps=0.5)) as server, aiohttp.ClientSession() as session:
         statuses = [(await call_status(session, server.endpoint)) for _ in range(6)]
         assert statuses.count(429) >= 3 and statuses[0] == 200
         assert server.sim.stats["rate_limited"] == statuses.count(429)

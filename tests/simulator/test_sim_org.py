@@ -59,7 +59,8 @@ def test_million_entry_org_answers_a_page_quickly_with_bounded_memory() -> None:
     org = Org(config)
     reply = execute(org, "get_connector_action_logs", {**window(day("2025-05-01"), 31), "limit": 1000})
     assert len(reply.entries or []) == 1000 and reply.next_cursor
-    assert time.perf_counter() - started < 2.0
+    assert org.cached_entries < 40_000  # a day or two generated, not the ~1M of the history
+    assert time.perf_counter() - started < 5.0  # generous: the machine may be busy
     for i in range(10):  # touch ten days: the cache stays within its budget
         org.log_block("connector_action_logs", (day("2025-04-01") + timedelta(days=i)).date())
     assert org.cached_entries <= config.cache_entries

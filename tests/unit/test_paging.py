@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harvester.errors import PagingError
+from harvester.models import LogPage
 from harvester.paging import CursorPaging, OffsetPaging
 
 # CursorPaging ------------------------------------------------------------------
@@ -31,6 +32,14 @@ def test_cursor_chain_ends_on_a_null_missing_or_empty_cursor(next_cursor):
     assert paging.done
     assert paging.cursor is None
     assert paging.pages == 2
+
+
+def test_cursor_chain_ends_when_the_reply_has_no_next_cursor_key():
+    """A reply without `nextCursor` at all (as the client parses it) ends the chain."""
+    page = LogPage.model_validate({"entries": [{"id": "a"}]})
+    paging = CursorPaging(cursor="c1")
+    paging.advance(len(page.entries), page.next_cursor)
+    assert paging.done
 
 
 def test_cursor_chain_ends_on_an_empty_page_even_with_a_cursor():

@@ -84,7 +84,8 @@ def test_integer_id_is_kept_as_text():
 
 def test_extra_columns_are_added_to_the_row():
     builder = RowBuilder.for_table("executions", required=("createdAt",))
-    row = builder.build({"id": "e1", "createdAt": "2025-03-01T00:00:00Z", "status": "running"}, "executions", project_id="p9")
+    entry = {"id": "e1", "createdAt": "2025-03-01T00:00:00Z", "status": "running"}
+    row = builder.build(entry, "executions", project_id="p9")
     assert row["project_id"] == "p9"
     assert row["status"] == "running"
 

@@ -1,0 +1,5 @@
+"""`python -m harvester` is the `harvester` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""`interpret`: a raw HTTP reply → the action's data or the error it stands for; and the
+execute URL, whose connection name must never change the host or leave the path."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urljoin, urlsplit
+
+import orjson
+import pytest
+
+from harvester.client import ConnectionNotFoundError, _execute_url, interpret
+from harvester.errors import (
+    ActionError,
+    AuthError,
+    ConfigError,
+    FetchError,
+    TransientError,
+    WindowRefusedError,
+)
+from harvester.transport import Response
+
+ACTION = "get_auth_attempt_logs"
+
+
+def _reply(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    return Response(status, headers or {"Content-Type": "application/json"}, raw)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"entries": [{"id": "a"}], "nextCursor": None}, [{"id": "m1", "email": "a@example.com"}], [], None],
+    ids=["dict", "list", "empty-list", "null"],
+)
+def test_success_returns_data_whatever_its_shape(data):
+    assert interpret(_reply(200, {"status": "success", "data": data}), ACTION) == data
+
+
+def test_status_error_with_http_200_is_an_action_error_carrying_the_server_message():
+    reply = _reply(200, {"status": "error", "message": "Project p9 does not belong to this organization"})
+    with pytest.raises(ActionError, match="Project p9 does not belong") as info:
+        interpret(reply, ACTION)
+    assert type(info.value) is ActionError
+    assert info.value.action == ACTION and info.value.status == 200
+
+
+def test_status_error_with_http_400_is_an_action_error():
+    reply = _reply(400, {"status": "error", "message": "invalid parameter limit"})
+    with pytest.raises(ActionError, match="invalid parameter limit") as info:
+        interpret(reply, ACTION)
+    assert type(info.value) is ActionError and info.value.status == 400
+
+
+def test_http_400_without_an_envelope_is_an_action_error():
+    with pytest.raises(ActionError, match="HTTP 400") as info:
+        interpret(_reply(400, b"Bad Request"), ACTION)
+    assert type(info.value) is ActionError
+
+
+@pytest.mark.parametrize("status", [200, 400, 422])
+@pytest.mark.parametrize(
+    "message",
+    ["The date range cannot exceed 31 days", "Window too large", "Too many projectIds: max 100 projects"],
+)
+def test_window_or_batch_refusal_is_a_window_refused_error(status, message):
+    with pytest.raises(WindowRefusedError, match="refused by the API"):
+        interpret(_reply(status, {"status": "error", "message": message}), ACTION)
+
+
+def test_error_message_is_cut_to_one_bounded_line_piece():
+    reply = _reply(200, {"status": "error", "message": "x" * 5000})
+    with pytest.raises(ActionError) as info:
+        interpret(reply, ACTION)
+    assert len(str(info.value)) < 700
+
+
+def test_status_error_without_a_message_says_so():
+    with pytest.raises(ActionError, match="no message"):
+        interpret(_reply(200, {"status": "error"}), ACTION)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failures_are_auth_errors_naming_the_token_variable(status):
+    with pytest.raises(AuthError, match="ABSTRA_API_TOKEN") as info:
+        interpret(_reply(status, {"status": "error", "message": "unauthorized"}), ACTION)
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize(
+    "body", [b"Not Found", orjson.dumps({"status": "error", "message": "Connection not found"})]
+)
+def test_404_is_connection_not_found_a_config_problem(body):
+    with pytest.raises(ConnectionNotFoundError, match="connection") as info:
+        interpret(_reply(404, body), ACTION)
+    assert info.value.exit_code == ConfigError.exit_code
+
+
+def test_429_with_retry_after_is_transient_with_the_wait():
+    reply = _reply(429, b"", {"retry-after": "7"})
+    with pytest.raises(TransientError) as info:
+        interpret(reply, ACTION)
+    assert info.value.retry_after == 7.0 and info.value.status == 429
+
+
+def test_retry_after_header_name_is_case_insensitive():
+    with pytest.raises(TransientError) as info:
+        interpret(_reply(503, b"", {"RETRY-AFTER": "3"}), ACTION)
+    assert info.value.retry_after == 3.0
+
+
+def test_429_without_retry_after_is_transient_with_no_wait():
+    with pytest.raises(TransientError) as info:
+        interpret(_reply(429, b""), ACTION)
+    assert info.value.retry_after is None
+
+
+def test_413_with_retry_after_is_transient_like_the_sdk():
+    with pytest.raises(TransientError):
+        interpret(_reply(413, b"", {"Retry-After": "1"}), ACTION)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("body", [b"<html><body>Bad gateway</body></html>", b'{"status": "error", "message": "x"}'])
+def test_server_errors_are_transient(status, body):
+    with pytest.raises(TransientError, match=f"HTTP {status}"):
+        interpret(_reply(status, body), ACTION)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "success", "data": {"entries": [{"id": "a"',
+        b"<html><head><title>Gateway</title></head></html>",
+        b"",
+    ],
+    ids=["truncated-json", "html", "empty"],
+)
+def test_http_200_with_a_body_that_is_not_json_is_transient(body):
+    with pytest.raises(TransientError, match="not valid JSON"):
+        interpret(_reply(200, body), ACTION)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"data": 1}, {"status": "success"}, {"status": "weird", "data": 1}, [1, 2], "text"],
+)
+def test_http_200_without_a_success_envelope_is_transient(body):
+    with pytest.raises(TransientError, match="envelope"):
+        interpret(_reply(200, body), ACTION)
+
+
+def test_every_interpreted_failure_is_a_fetch_error_naming_the_action():
+    for reply in (_reply(401, b""), _reply(500, b""), _reply(200, b"<"), _reply(200, {"status": "error"})):
+        with pytest.raises(FetchError) as info:
+            interpret(reply, ACTION)
+        assert info.value.action == ACTION
+
+
+# _execute_url --------------------------------------------------------------------
+
+ENDPOINT = "https://cloud-api.abstra.cloud"
+PREFIX = "/cli/connectors/connection/"
+
+
+def _assert_confined(url: str, connection: str) -> None:
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc) == ("https", "cloud-api.abstra.cloud")
+    assert parts.query == "" and parts.fragment == ""
+    assert parts.path.startswith(PREFIX) and parts.path.endswith("/execute")
+    segment = parts.path[len(PREFIX) : -len("/execute")]
+    assert "/" not in segment, "the name is one path segment"
+    assert unquote(segment) == connection, "the name round-trips"
+    # What a client or server resolving dot segments would actually request:
+    assert urlsplit(urljoin(url, ".")).path.startswith(PREFIX)
+
+
+@pytest.mark.parametrize(
+    "connection",
+    ["abstra-manager", "../x", "a/b?c", "../../admin", "x#frag", "@evil.example", "a b%2F", "//evil.example/x", "..x"],
+)
+def test_execute_url_keeps_the_connection_inside_the_path_and_the_host(connection):
+    _assert_confined(_execute_url(ENDPOINT, connection), connection)
+
+
+def test_execute_url_ignores_a_trailing_slash_on_the_endpoint():
+    assert _execute_url(ENDPOINT + "/", "abstra-manager") == (
+        "https://cloud-api.abstra.cloud/cli/connectors/connection/abstra-manager/execute"
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="client.py (not ours to fix here): '.' and '..' pass quote() unchanged and resolve out of "
+    "the connection path; config.py now refuses them, _execute_url itself still builds the URL",
+)
+@pytest.mark.parametrize("connection", ["..", "."])
+def test_execute_url_refuses_or_confines_dot_segment_names(connection):
+    """`.`/`..` as a path segment would be resolved away by the client or the server."""
+    try:
+        url = _execute_url(ENDPOINT, connection)
+    except ConfigError:
+        return
+    assert connection not in urlsplit(url).path.split("/")
