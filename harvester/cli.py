@@ -26,7 +26,7 @@ import click
 import orjson
 
 from .config import Settings, load_settings
-from .errors import ConfigError, ExitCode, HarvestError
+from .errors import ConfigError, ExitCode, HarvestError, first_harvest_error
 from .logs import configure_logging
 from .output import print_report, print_rows, print_status
 from .progress import terminal_progress
@@ -105,7 +105,13 @@ def _interruptible(fn: Callable[[], Awaitable[T]]) -> T:
             tg.cancel_scope.cancel()
         return result
 
-    result = anyio.run(main)
+    try:
+        result = anyio.run(main)
+    except BaseExceptionGroup as group:
+        error = first_harvest_error(group)
+        if error is None:
+            raise
+        raise error from None
     if interrupted or not result:
         raise KeyboardInterrupt
     return result[0]

@@ -64,7 +64,7 @@ def interpret(response: Response, action: str) -> Any:
             action=action,
             status=status,
         )
-    if status == 429 or status >= 500 or (status == 413 and "retry-after" in _lower(response.headers)):
+    if status in (408, 425, 429) or status >= 500 or (status == 413 and "retry-after" in _lower(response.headers)):
         retry_after = parse_retry_after(_lower(response.headers).get("retry-after"))
         raise TransientError(f"{action}: HTTP {status}", action=action, status=status, retry_after=retry_after)
     body = _json(response.body)
@@ -239,6 +239,8 @@ class AbstraClient:
 def _execute_url(endpoint: str, connection: str) -> str:
     """The execute URL, with the connection name escaped so it can never change the
     host or climb out of the path; checked against the endpoint's host."""
+    if connection.strip() in ("", ".", ".."):
+        raise ConfigError(f"connection {connection!r} is not a connection name")
     url = f"{endpoint.rstrip('/')}/cli/connectors/connection/{quote(connection, safe='')}/execute"
     if urlsplit(url).netloc != urlsplit(endpoint).netloc:
         raise ConfigError(f"connection {connection!r} would change the API host; use a plain name")

@@ -36,6 +36,7 @@ __all__ = [
     "SinkError",
     "TransientError",
     "WindowRefusedError",
+    "first_harvest_error",
 ]
 
 
@@ -110,3 +111,19 @@ class SinkError(HarvestError):
 
 class CheckpointError(HarvestError):
     pass
+
+
+def first_harvest_error(exc: BaseException) -> HarvestError | None:
+    """The deliberate error inside `exc`, looking through exception groups.
+
+    Task groups wrap a worker's AuthError in an ExceptionGroup; the user should see
+    the AuthError's one line and exit code, not a group traceback.
+    """
+    if isinstance(exc, HarvestError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = first_harvest_error(inner)
+            if found is not None:
+                return found
+    return None

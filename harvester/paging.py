@@ -20,14 +20,19 @@ __all__ = ["CursorPaging", "OffsetPaging"]
 class CursorPaging:
     """A log chain: `cursor` is None for the first page, then the last `nextCursor`.
 
-    The chain ends on a missing/null `nextCursor` or on an empty page (API_NOTES: an
-    empty page with a cursor still ends it). A cursor seen before in the same chain is
-    a loop: raised as PagingError rather than followed.
+    The chain ends on a missing/null `nextCursor`. API_NOTES says an empty page ends it
+    too, but stopping on an empty page that still carries a cursor can drop the rest
+    of the window (a server hiccup mid-chain), so such a page is followed (or, when the
+    cursor did not move, asked again) up to `max_empty` times in a row, then the chain
+    ends: at most a couple of extra requests, never a lost page. A non-empty page
+    whose cursor was used before is a loop: raised as PagingError, never followed.
     """
 
     cursor: str | None = None
     pages: int = 0
     done: bool = False
+    max_empty: int = 3
+    _empty: int = 0
     _seen: set[str] = field(default_factory=set, repr=False)
 
     def params(self) -> dict[str, str]:
@@ -35,13 +40,24 @@ class CursorPaging:
 
     def advance(self, entries: int, next_cursor: object) -> None:
         self.pages += 1
-        if entries == 0 or next_cursor is None or next_cursor == "":
+        if next_cursor is None or next_cursor == "":
             self.cursor, self.done = None, True
             return
         if not isinstance(next_cursor, str):
             raise PagingError(f"nextCursor is {type(next_cursor).__name__}, expected a string")
+        if entries == 0:
+            self._empty += 1
+            if self._empty >= self.max_empty or next_cursor in self._seen:
+                self.cursor, self.done = None, True
+            elif next_cursor != self.cursor:
+                self._remember_and_move(next_cursor)
+            return
+        self._empty = 0
         if next_cursor == self.cursor or next_cursor in self._seen:
             raise PagingError(f"cursor loop: the API returned a cursor already used on page {self.pages}")
+        self._remember_and_move(next_cursor)
+
+    def _remember_and_move(self, next_cursor: str) -> None:
         if self.cursor:
             self._seen.add(self.cursor)
         self.cursor = next_cursor

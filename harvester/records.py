@@ -176,7 +176,13 @@ def flatten_metrics(data: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
 
 
 def consumption_rows(project_id: str, start: datetime, end: datetime, data: Any) -> list[Row]:
-    """A consumption reply in long format: one row per metric for the period."""
+    """A consumption reply in long format: one row per metric for the period.
+
+    Two paths can spell the same metric (`{"a.b": 1, "a": {"b": 2}}`); the first wins,
+    so a period never holds one metric twice."""
+    metrics: dict[str, float] = {}
+    for metric, value in flatten_metrics(data):
+        metrics.setdefault(metric, value)
     return [
         {
             "project_id": project_id,
@@ -186,7 +192,7 @@ def consumption_rows(project_id: str, start: datetime, end: datetime, data: Any)
             "value": value,
             "raw": data,
         }
-        for metric, value in flatten_metrics(data)
+        for metric, value in metrics.items()
     ]
 
 

@@ -28,7 +28,7 @@ from state import RunLock
 
 from .client import AbstraClient, ConnectionNotFoundError
 from .config import Settings
-from .errors import AuthError, FetchError, HarvestError, SinkError
+from .errors import AuthError, FetchError, HarvestError, SinkError, first_harvest_error
 from .fetch import fetch_organization, fetch_partition, fetch_snapshot
 from .pages import Checkpoint, PageWrite, SnapshotWrite
 from .planner import Partition, plan_backfill, plan_incremental
@@ -124,11 +124,15 @@ async def harvest(
                 if own_client:
                     await client.__aexit__(None, None, None)
         except BaseException as exc:
-            report.status = "interrupted" if isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt) else "failed"
-            if isinstance(exc, HarvestError):
-                report.failures.append(str(exc))
+            error = first_harvest_error(exc)
+            cancelled = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
+            report.status = "interrupted" if cancelled and error is None else "failed"
+            if error is not None:
+                report.failures.append(str(error))
             with anyio.CancelScope(shield=True):
                 await _finish(warehouse, report)
+            if error is not None and error is not exc:
+                raise error from None
             raise
         else:
             report.status = "partial" if report.failures else "ok"

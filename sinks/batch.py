@@ -57,16 +57,27 @@ def _key_reader(table: Table, columns: Sequence[str]) -> Callable[[Row], Hashabl
 
 
 def _first_per_key(table: Table, batches: Iterable[Sequence[Row]]) -> list[Row]:
+    rows = [row for batch in batches for row in batch]
+    if len(table.key) == 1 and _unique_present(rows, table.key[0]):
+        return rows  # the common case: no copies in the batch, nothing to choose
     key = _key_reader(table, table.key)
     seen: set[Hashable] = set()
     kept = []
-    for rows in batches:
-        for row in rows:
-            k = key(row)
-            if k not in seen:
-                seen.add(k)
-                kept.append(row)
+    for row in rows:
+        k = key(row)
+        if k not in seen:
+            seen.add(k)
+            kept.append(row)
     return kept
+
+
+def _unique_present(rows: Sequence[Row], column: str) -> bool:
+    """Fast path: every row has a non-null, hashable, distinct value in `column`."""
+    try:
+        values = {row.get(column) for row in rows}
+    except TypeError:  # an unhashable key value; let the slow path report it
+        return False
+    return len(values) == len(rows) and None not in values
 
 
 def _last_per_key(table: Table, batches: Iterable[Sequence[Row]]) -> list[Row]:

@@ -103,17 +103,12 @@ class Stager:
 
 
 def _write_lines(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
-    dumps = orjson.dumps
-    count = longest = 0
-    with open(path, "wb", buffering=1 << 20) as out:
-        write = out.write
-        for row in rows:
-            line = dumps(row, option=_DUMP_OPTIONS)
-            write(line)
-            count += 1
-            if len(line) > longest:
-                longest = len(line)
-    return count, longest
+    """Serialise the whole batch, then write it at once: fewer calls than a line loop."""
+    dumps, options = orjson.dumps, _DUMP_OPTIONS
+    lines = [dumps(row, option=options) for row in rows]
+    with open(path, "wb") as out:
+        out.write(b"".join(lines))
+    return len(lines), max(map(len, lines), default=0)
 
 
 def _literal(text: str) -> str:

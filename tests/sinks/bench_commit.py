@@ -10,6 +10,7 @@ generation excluded) and the process's peak RSS (ru_maxrss).
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
@@ -61,27 +62,35 @@ def main() -> None:
     now = datetime(2025, 6, 1, tzinfo=UTC)
     partition = Partition("connector_action_logs", now - timedelta(days=31), now)
     print(f"rss after imports: {_rss_mb():.0f} MB")
-    with tempfile.TemporaryDirectory() as tmp, Warehouse.open(Path(tmp) / "bench.duckdb", memory_limit=memory_limit) as wh:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp, Warehouse.open(Path(tmp) / "bench.duckdb", memory_limit=memory_limit) as wh:
+        for setting in filter(None, os.environ.get("BENCH_SET", "").split(";")):
+            wh._connection().execute(f"SET {setting}")  # experiments: BENCH_SET="threads=1;..."
         wh.register_partitions("bench", [partition])
-        spent, pages = 0.0, 0
+        spent, cpu, pages = 0.0, 0.0, 0
         last: list[PageWrite] = []
         for start in range(0, total, batch):
             last = []
             for offset in range(start, min(start + batch, total), PAGE):
                 pages += 1
                 last.append(_page(partition, offset, now, pages))
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             wh.commit_pages(last)
             spent += time.perf_counter() - began
+            cpu += time.process_time() - cpu_began
             if start // batch % 40 == 0:
                 print(f"  {start + batch:>9} rows  {spent:6.1f} s  rss {_rss_mb():.0f} MB", flush=True)
         began = time.perf_counter()
         wh.commit_pages(last)
         dup = time.perf_counter() - began
+        began = time.perf_counter()
+        wh._connection().execute("CHECKPOINT")
+        final = time.perf_counter() - began
         (count,) = wh._connection().execute("SELECT count(*) FROM connector_action_logs").fetchone()  # type: ignore[misc]
         size = (Path(tmp) / "bench.duckdb").stat().st_size
     print(f"rows stored: {count}  file: {size / 1e6:.0f} MB")
     print(f"commit throughput: {total / spent:,.0f} rows/s ({spent:.1f} s for {total:,} rows, batch {batch})")
+    print(f"commit cpu time: {cpu:.1f} s ({total / cpu:,.0f} rows per cpu-second)")
+    print(f"final checkpoint: {final:.1f} s  -> end-to-end {total / (spent + final):,.0f} rows/s")
     print(f"re-commit of the last batch (all duplicates): {dup * 1000:.0f} ms")
     print(f"peak rss: {_rss_mb():.0f} MB")
 

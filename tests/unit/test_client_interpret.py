@@ -188,11 +188,6 @@ def test_execute_url_ignores_a_trailing_slash_on_the_endpoint():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client.py (not ours to fix here): '.' and '..' pass quote() unchanged and resolve out of "
-    "the connection path; config.py now refuses them, _execute_url itself still builds the URL",
-)
 @pytest.mark.parametrize("connection", ["..", "."])
 def test_execute_url_refuses_or_confines_dot_segment_names(connection):
     """`.`/`..` as a path segment would be resolved away by the client or the server."""

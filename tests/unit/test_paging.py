@@ -42,11 +42,30 @@ def test_cursor_chain_ends_when_the_reply_has_no_next_cursor_key():
     assert paging.done
 
 
-def test_cursor_chain_ends_on_an_empty_page_even_with_a_cursor():
+def test_an_empty_page_with_a_new_cursor_is_followed_not_the_end():
+    """A hiccup mid-chain must not drop the rest of the window."""
     paging = CursorPaging()
     paging.advance(0, "still-a-cursor")
+    assert not paging.done
+    assert paging.params() == {"cursor": "still-a-cursor"}
+    paging.advance(5, "next")
+    assert paging.cursor == "next"
+
+
+def test_an_empty_page_that_does_not_move_the_cursor_is_asked_again_then_ends():
+    paging = CursorPaging(cursor="here")
+    paging.advance(0, "here")
+    assert not paging.done and paging.cursor == "here"
+    paging.advance(0, "here")
+    paging.advance(0, "here")
+    assert paging.done, "three empty pages in a row end the chain"
+
+
+def test_empty_pages_end_the_chain_after_max_empty_in_a_row():
+    paging = CursorPaging()
+    for i in range(3):
+        paging.advance(0, f"c{i}")
     assert paging.done
-    assert paging.cursor is None
 
 
 def test_cursor_repeated_immediately_is_a_loop():
