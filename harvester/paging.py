@@ -20,18 +20,25 @@ __all__ = ["CursorPaging", "OffsetPaging"]
 class CursorPaging:
     """A log chain: `cursor` is None for the first page, then the last `nextCursor`.
 
-    The chain ends on a missing/null `nextCursor`. API_NOTES says an empty page ends it
-    too, but stopping on an empty page that still carries a cursor can drop the rest
-    of the window (a server hiccup mid-chain), so such a page is followed (or, when the
-    cursor did not move, asked again) up to `max_empty` times in a row, then the chain
-    ends: at most a couple of extra requests, never a lost page. A non-empty page
-    whose cursor was used before is a loop: raised as PagingError, never followed.
+    The chain ends on a missing/null `nextCursor`. Two server hiccups are absorbed
+    rather than trusted, each at most `max_retries` times in a row, so the cost is a
+    few extra requests and never a lost page:
+
+    - a reply whose `nextCursor` is the cursor just sent (the chain did not move) is
+      asked again; if it never moves, an empty page ends the chain and a non-empty one
+      is a loop (PagingError);
+    - an empty page with a new cursor is followed (API_NOTES says an empty page ends
+      paging, but stopping there could drop the rest of the window).
+
+    A cursor that comes back after others (A, B, A) is a loop: PagingError, or the end
+    of the chain if that page was empty.
     """
 
     cursor: str | None = None
     pages: int = 0
     done: bool = False
-    max_empty: int = 3
+    max_retries: int = 5
+    _stalls: int = 0
     _empty: int = 0
     _seen: set[str] = field(default_factory=set, repr=False)
 
@@ -41,34 +48,45 @@ class CursorPaging:
     def advance(self, entries: int, next_cursor: object) -> None:
         self.pages += 1
         if next_cursor is None or next_cursor == "":
-            self.cursor, self.done = None, True
+            self._finish()
             return
         if not isinstance(next_cursor, str):
             raise PagingError(f"nextCursor is {type(next_cursor).__name__}, expected a string")
-        if entries == 0:
-            self._empty += 1
-            if self._empty >= self.max_empty or next_cursor in self._seen:
-                self.cursor, self.done = None, True
-            elif next_cursor != self.cursor:
-                self._remember_and_move(next_cursor)
+        if next_cursor == self.cursor:
+            self._stalls += 1
+            if self._stalls >= self.max_retries:
+                self._end_or_loop(entries, "keeps returning the cursor it was given")
             return
-        self._empty = 0
-        if next_cursor == self.cursor or next_cursor in self._seen:
-            raise PagingError(f"cursor loop: the API returned a cursor already used on page {self.pages}")
-        self._remember_and_move(next_cursor)
-
-    def _remember_and_move(self, next_cursor: str) -> None:
+        self._stalls = 0
+        if next_cursor in self._seen:
+            self._end_or_loop(entries, "returned a cursor already used")
+            return
+        self._empty = self._empty + 1 if entries == 0 else 0
+        if self._empty >= self.max_retries:
+            self._finish()
+            return
         if self.cursor:
             self._seen.add(self.cursor)
         self.cursor = next_cursor
+
+    def _end_or_loop(self, entries: int, what: str) -> None:
+        if entries:
+            raise PagingError(f"cursor loop: the API {what} (page {self.pages})")
+        self._finish()
+
+    def _finish(self) -> None:
+        self.cursor, self.done = None, True
 
 
 @dataclass
 class OffsetPaging:
     """An executions chain: newest first, `limit`/`offset`, ends at `totalCount`.
 
-    `totalCount` may move while we page (new executions arrive), so the latest value
-    is used to end the chain; an empty page also ends it. A chain that takes far more
+    `totalCount` may move while we page (new executions arrive, or the count lags), so
+    it is not trusted alone: the chain ends on an empty page, or once `offset` reaches
+    the latest `totalCount` with a short page. A full page that reaches `totalCount`
+    costs one more request, because a count reported too low must not end the chain
+    early and drop executions. A chain that takes far more
     pages than the first `totalCount` could need is stopped as runaway: measuring
     against the largest `totalCount` instead would let a count that grows as fast as
     we page run forever.
@@ -90,7 +108,7 @@ class OffsetPaging:
         self.offset += items
         if self._first_total is None:
             self._first_total = total_count
-        if items == 0 or self.offset >= total_count:
+        if items == 0 or (self.offset >= total_count and items < self.limit):
             self.done = True
             return
         average_page = self.offset / self.pages  # the server may cap pages below `limit`

@@ -24,6 +24,8 @@ TRANSIENT_FAULTS = [
     "http_429", "http_429_zero", "http_429_date", "http_500", "http_502", "http_503", "http_504",
     "reset_before_headers", "reset_after_headers", "timeout", "truncated_json", "html_200",
 ]
+CURSOR_FAULTS = ["empty_page_with_cursor", "cursor_loop"]
+ALL_FAULTS = [*TRANSIENT_FAULTS, *CURSOR_FAULTS, "total_count_drift"]
 
 
 def _backfill_cli(config: Path, since: str, until: str, token: str) -> subprocess.Popen[bytes]:
@@ -68,18 +70,21 @@ def test_a_backfill_sigkilled_repeatedly_resumes_to_exactly_ground_truth(
 
 def test_transient_faults_are_survived_and_change_nothing(simulator: SimFactory, tmp_path: Path) -> None:
     """429 (seconds, 0, HTTP date), 500/502/503/504, resets before and after headers,
-    timeouts, truncated JSON and an HTML 200 page, each at least once and then at a 12%
+    timeouts, truncated JSON, an HTML 200 page, an empty page with a cursor, a cursor
+    that does not move and a drifting totalCount, each at least once and then at a 12%
     rate: the run ends ok and the warehouse equals ground truth."""
     end = START + timedelta(days=35)
     server = simulator(
-        projects=6, start=START, end=end, fault_rate=0.12, fault_kinds=TRANSIENT_FAULTS, hang_seconds=3,
+        projects=6, start=START, end=end, fault_rate=0.12, fault_kinds=ALL_FAULTS, hang_seconds=3,
     )
     server.sim.faults.script(TRANSIENT_FAULTS)
+    server.sim.faults.script(CURSOR_FAULTS, actions=["get_connector_action_logs"])
+    server.sim.faults.script(["total_count_drift"], actions=["get_project_executions"])
     path = tmp_path / "w.duckdb"
     settings = make_settings(server, path, max_retries=12, abstra={"timeout_seconds": 1.0}, page_size=250)
     report = anyio.run(harvest, settings, Backfill(START, end))
     assert report.status == "ok", report.failures
-    for kind in TRANSIENT_FAULTS:
+    for kind in ALL_FAULTS:
         assert server.sim.stats.get(f"faults.{kind}", 0) >= 1, kind
     assert_matches_truth(path, server.sim.org, START, end)
 

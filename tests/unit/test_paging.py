@@ -53,7 +53,7 @@ def test_an_empty_page_with_a_new_cursor_is_followed_not_the_end():
 
 
 def test_an_empty_page_that_does_not_move_the_cursor_is_asked_again_then_ends():
-    paging = CursorPaging(cursor="here")
+    paging = CursorPaging(cursor="here", max_retries=3)
     paging.advance(0, "here")
     assert not paging.done and paging.cursor == "here"
     paging.advance(0, "here")
@@ -62,17 +62,30 @@ def test_an_empty_page_that_does_not_move_the_cursor_is_asked_again_then_ends():
 
 
 def test_empty_pages_end_the_chain_after_max_empty_in_a_row():
-    paging = CursorPaging()
+    paging = CursorPaging(max_retries=3)
     for i in range(3):
         paging.advance(0, f"c{i}")
     assert paging.done
 
 
-def test_cursor_repeated_immediately_is_a_loop():
-    paging = CursorPaging()
+def test_a_cursor_that_does_not_move_is_asked_again_then_is_a_loop():
+    """The same cursor back once is a hiccup (ask again); every time is a loop."""
+    paging = CursorPaging(max_retries=3)
+    paging.advance(5, "A")
+    paging.advance(5, "A")
+    assert paging.params() == {"cursor": "A"} and not paging.done
     paging.advance(5, "A")
     with pytest.raises(PagingError, match="cursor loop"):
         paging.advance(5, "A")
+
+
+def test_a_stalled_cursor_that_recovers_continues_the_chain():
+    paging = CursorPaging()
+    paging.advance(5, "A")
+    paging.advance(5, "A")
+    paging.advance(5, "B")
+    paging.advance(5, None)
+    assert paging.done and paging.pages == 4
 
 
 def test_cursor_coming_back_after_another_is_a_loop():
@@ -169,9 +182,18 @@ def test_offset_chain_tolerates_a_modestly_growing_total_count():
     paging = OffsetPaging(limit=100)
     total = 1000
     while not paging.done:
-        paging.advance(100, total)
+        paging.advance(min(100, total - paging.offset), total)
         total += 5
     assert paging.offset >= 1000
+
+
+@pytest.mark.parametrize("drift", [-3, -1, 1, 3])
+def test_offset_chain_survives_a_total_count_that_drifts(drift):
+    """A totalCount off by a few (either way) neither ends the chain early nor spins it."""
+    actual, paging = 1000, OffsetPaging(limit=100)
+    while not paging.done:
+        paging.advance(min(100, max(0, actual - paging.offset)), actual + drift)
+    assert paging.offset == actual
 
 
 @pytest.mark.parametrize("growth", [100, 150, 1000])
