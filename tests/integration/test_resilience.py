@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import anyio
-import duckdb
 
 from harvester.runner import Backfill, Incremental, harvest
-from harvester.timeutil import floor_day, format_wire, utc_now
+from harvester.timeutil import floor_day, utc_now
 
-from .conftest import START, SimFactory, make_settings, write_config
+from .conftest import START, SimFactory, make_settings
 from .truth import assert_matches_truth, table_ids
 
 TRANSIENT_FAULTS = [
@@ -26,46 +20,6 @@ TRANSIENT_FAULTS = [
 ]
 CURSOR_FAULTS = ["empty_page_with_cursor", "cursor_loop"]
 ALL_FAULTS = [*TRANSIENT_FAULTS, *CURSOR_FAULTS, "total_count_drift"]
-
-
-def _backfill_cli(config: Path, since: str, until: str, token: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harvester", "--log-format", "json", "backfill",
-         "--config", str(config), "--since", since, "--until", until],
-        env={**os.environ, "ABSTRA_API_TOKEN": token},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def test_a_backfill_sigkilled_repeatedly_resumes_to_exactly_ground_truth(
-    simulator: SimFactory, tmp_path: Path
-) -> None:
-    """SIGKILL the harvester at random moments (fetching, committing), re-run each
-    time; the final warehouse equals ground truth with no duplicate and no gap."""
-    end = START + timedelta(days=40)
-    server = simulator(projects=12, start=START, end=end, latency_ms=4)
-    config = write_config(server, tmp_path, page_size=200, commit_rows=1000)
-    since, until = format_wire(START), format_wire(end)
-    rng = random.Random(7)
-    killed = 0
-    for _ in range(4):
-        proc = _backfill_cli(config, since, until, server.sim.config.token)
-        time.sleep(rng.uniform(1.0, 3.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.communicate(timeout=60)
-    assert killed >= 2, "the kills landed mid-harvest"
-    proc = _backfill_cli(config, since, until, server.sim.config.token)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    path = tmp_path / "warehouse.duckdb"
-    assert_matches_truth(path, server.sim.org, START, end)
-    with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("select count(*) from _partitions where not done").fetchone() == (0,)
-        statuses = [r[0] for r in con.execute("select status from _runs order by started_at").fetchall()]
-    assert statuses[-1] == "ok" and "running" in statuses  # killed runs stay visible as never finished
 
 
 def test_transient_faults_are_survived_and_change_nothing(simulator: SimFactory, tmp_path: Path) -> None:
