@@ -13,6 +13,7 @@ TransientError, `status: "error"` (with HTTP 200 or 4xx) → ActionError.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -95,9 +96,16 @@ _INVALID = object()
 
 
 def _json(body: bytes) -> Any:
+    """Parse a reply. orjson first (fast); the stdlib takes what orjson refuses but
+    is still JSON: integers past 64 bits, and bytes that are not UTF-8 (kept as lone
+    surrogates, so the one entry holding them becomes a reject, not the page)."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
         return _INVALID
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from .pages import Reject, Row
-from .streams import TABLES, Column, Table
+from .streams import TABLES, Table
 from .timeutil import parse_entry_time
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "consumption_rows",
     "content_id",
     "flatten_metrics",
+    "Unstorable",
+    "json_fragment",
     "organization_rows",
     "snapshot_items",
 ]
@@ -52,6 +54,27 @@ def raw_text(entry: Any) -> str:
         return orjson.dumps(entry).decode()
     except (TypeError, orjson.JSONEncodeError):
         return repr(entry)
+
+
+class Unstorable(ValueError):
+    """A value JSON cannot carry faithfully (a lone surrogate from non-UTF-8 bytes,
+    nesting deeper than any encoder here takes)."""
+
+
+def json_fragment(value: Any) -> orjson.Fragment:
+    """`value` encoded once, now: proves it can be stored and keeps a compact copy in
+    place of the parsed tree, so queued pages cost bytes, not dicts.
+
+    orjson covers nearly everything; the stdlib takes what it refuses (integers past
+    64 bits, nesting past 255 levels). Raises Unstorable when neither can."""
+    try:
+        return orjson.Fragment(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        return orjson.Fragment(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+    except (ValueError, RecursionError, UnicodeEncodeError) as exc:
+        raise Unstorable(f"{type(exc).__name__}: {str(exc)[:120]}") from None
 
 
 def _text(value: Any, name: str) -> str | None:
@@ -141,8 +164,11 @@ class RowBuilder:
                 row["id"] = self._id(entry)
         except _Bad as exc:
             return Reject(stream, str(exc), raw_text(entry))
+        try:
+            row["raw"] = json_fragment(entry)
+        except Unstorable as exc:
+            return Reject(stream, f"entry cannot be stored as JSON: {exc}", raw_text(entry))
         row.update(extra)
-        row["raw"] = entry
         return row
 
     def _id(self, entry: dict[str, Any]) -> str:
@@ -183,6 +209,10 @@ def consumption_rows(project_id: str, start: datetime, end: datetime, data: Any)
     metrics: dict[str, float] = {}
     for metric, value in flatten_metrics(data):
         metrics.setdefault(metric, value)
+    try:
+        raw = json_fragment(data) if metrics else None
+    except Unstorable:
+        raw = None  # the metrics are numbers, always storable; the reply's text is lost only here
     return [
         {
             "project_id": project_id,
@@ -190,7 +220,7 @@ def consumption_rows(project_id: str, start: datetime, end: datetime, data: Any)
             "period_end": end,
             "metric": metric,
             "value": value,
-            "raw": data,
+            "raw": raw,
         }
         for metric, value in metrics.items()
     ]

@@ -196,3 +196,24 @@ def test_execute_url_refuses_or_confines_dot_segment_names(connection):
     except ConfigError:
         return
     assert connection not in urlsplit(url).path.split("/")
+
+
+def test_a_reply_with_bytes_that_are_not_utf8_still_parses_so_one_entry_can_be_rejected():
+    from harvester.pages import Reject
+    from harvester.records import RowBuilder
+
+    body = (
+        b'{"status":"success","data":{"entries":['
+        b'{"id":"a","createdAt":"2025-01-01T00:00:00.000Z","email":"bad\xff"},'
+        b'{"id":"b","createdAt":"2025-01-01T00:00:00.000Z","email":"ok@example.com"}],"nextCursor":null}}'
+    )
+    data = interpret(Response(200, {}, body), "get_auth_attempt_logs")
+    builder = RowBuilder.for_table("auth_attempt_logs", required=("createdAt",))
+    first, second = (builder.build(e, "auth_attempt_logs") for e in data["entries"])
+    assert isinstance(first, Reject) and "cannot be stored" in first.reason
+    assert isinstance(second, dict) and second["email"] == "ok@example.com"
+
+
+def test_a_reply_with_an_integer_past_64_bits_still_parses():
+    body = b'{"status":"success","data":{"n":123456789012345678901234567890}}'
+    assert interpret(Response(200, {}, body), "x") == {"n": 123456789012345678901234567890}

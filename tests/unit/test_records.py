@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
@@ -62,7 +63,7 @@ def test_good_log_entry_becomes_a_row_with_typed_columns_and_raw(table):
     assert row["kind"] == "invite"
     assert row["source"] == "editor"
     assert row["errored"] is False
-    assert row["raw"] == GOOD, "raw keeps the whole entry, unknown fields included"
+    assert orjson.loads(orjson.dumps(row["raw"])) == GOOD, "raw keeps the whole entry, unknown fields included"
     # Every column the builder fills is a column of the table (harvested_at is the writer's).
     assert set(row) <= set(TABLES[table].column_names)
 
@@ -96,7 +97,7 @@ def test_keyless_entry_gets_a_deterministic_content_hash_id():
     assert row["id"].startswith("sha256:")
     again = _builder().build(dict(entry), "s")
     assert again["id"] == row["id"]
-    assert row["raw"] == entry
+    assert orjson.loads(orjson.dumps(row["raw"])) == entry
 
 
 def test_content_hash_ignores_key_order_but_not_content():
@@ -182,6 +183,14 @@ entries = st.one_of(
 )
 
 
+def _as_stored(entry: object) -> object:
+    """What JSON can hold of an entry (orjson writes a non-finite float as null)."""
+    try:
+        return orjson.loads(orjson.dumps(entry))
+    except TypeError:  # past 64-bit integers: the stdlib path
+        return json.loads(json.dumps(entry))
+
+
 @pytest.mark.parametrize("table", ["organization_action_logs", "executions", "projects", "project_connectors"])
 @settings(max_examples=60)
 @given(entry=entries)
@@ -194,7 +203,7 @@ def test_build_is_total_over_arbitrary_json(table, entry):
         assert result.reason and isinstance(result.raw, str)
     else:
         assert isinstance(result, dict)
-        assert result["raw"] is entry
+        assert json.loads(orjson.dumps(result["raw"])) == _as_stored(entry), "raw is lossless"
         assert isinstance(result["id"], str) and result["id"]
         if required:
             assert result["created_at"].utcoffset() is not None
@@ -243,7 +252,7 @@ def test_consumption_rows_are_long_format_for_the_period():
     rows = consumption_rows("p1", start, end, data)
     assert [(r["metric"], r["value"]) for r in rows] == [("tables.rows", 10.0), ("emails", 2.0)]
     assert all(
-        (r["project_id"], r["period_start"], r["period_end"], r["raw"]) == ("p1", start, end, data) for r in rows
+        (r["project_id"], r["period_start"], r["period_end"], orjson.loads(orjson.dumps(r["raw"]))) == ("p1", start, end, data) for r in rows
     )
 
 
@@ -291,3 +300,28 @@ def test_organization_rows_keeps_a_non_object_folder_without_projects():
 def test_folder_without_id_falls_back_to_its_name_as_key():
     row = RowBuilder.for_table("folders", name_fallback=True).build({"name": "Ops"}, "organization")
     assert row["id"] == "Ops"
+
+
+def test_an_entry_that_cannot_be_stored_as_json_is_rejected_not_crashing_the_writer():
+    """A lone surrogate (from bytes that were not UTF-8) would fail the whole batch's
+    commit; it becomes one reject instead."""
+    builder = RowBuilder.for_table("auth_attempt_logs", required=("createdAt",))
+    surrogate = {"id": "x", "createdAt": "2025-01-01T00:00:00.000Z", "email": "bad\udcff"}
+    result = builder.build(surrogate, "auth_attempt_logs")
+    assert isinstance(result, Reject)
+    assert "cannot be stored as JSON" in result.reason
+
+
+def _nested(depth: int) -> dict[str, object]:
+    entry: dict[str, object] = {"id": "y", "createdAt": "2025-01-01T00:00:00.000Z"}
+    node = entry
+    for _ in range(depth):
+        node["n"] = {}
+        node = node["n"]  # type: ignore[assignment]
+    return entry
+
+
+def test_nesting_past_orjsons_limit_is_still_stored_losslessly():
+    row = RowBuilder.for_table("auth_attempt_logs").build(_nested(300), "auth_attempt_logs")
+    assert isinstance(row, dict)
+    assert orjson.dumps(row["raw"]).count(b'"n"') == 300
