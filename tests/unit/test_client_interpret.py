@@ -215,5 +215,6 @@ def test_a_reply_with_bytes_that_are_not_utf8_still_parses_so_one_entry_can_be_r
 
 
 def test_a_reply_with_an_integer_past_64_bits_still_parses():
+    """orjson reads it as a float: the page is kept (precision of that one number aside)."""
     body = b'{"status":"success","data":{"n":123456789012345678901234567890}}'
-    assert interpret(Response(200, {}, body), "x") == {"n": 123456789012345678901234567890}
+    assert interpret(Response(200, {}, body), "x")["n"] == pytest.approx(1.2345678901234568e29)
