@@ -65,3 +65,22 @@ def test_entries_arriving_during_a_run_land_in_the_next_incremental_run(
         assert table_ids(path, stream)[entry["id"]] == 1
     # Everything created before the second run started is there, exactly once.
     assert_matches_truth(path, server.sim.org, start, second.started_at)
+
+
+def test_a_cursor_loop_is_stopped_reported_and_resumed_by_the_next_run(simulator: SimFactory, tmp_path: Path) -> None:
+    """A server that keeps answering with the cursor it was given never spins the run:
+    the chain stops with a clear error, every other partition lands, the run exits
+    partial, and the next run completes the window from its checkpoint."""
+    end = START + timedelta(days=5)
+    server = simulator(projects=2, start=START, end=end)
+    server.sim.faults.script(["cursor_loop"] * 8, actions=["get_connector_action_logs"])
+    path = tmp_path / "w.duckdb"
+    settings = make_settings(server, path, page_size=100)
+    first = anyio.run(harvest, settings, Backfill(START, end))
+    assert first.status == "partial"
+    assert first.errors["connector_action_logs"] == 1
+    assert any("cursor loop" in f for f in first.failures), first.failures
+    assert first.rows["auth_attempt_logs"] > 0, "other partitions landed"
+    second = anyio.run(harvest, settings, Backfill(START, end))
+    assert second.status == "ok", second.failures
+    assert_matches_truth(path, server.sim.org, START, end)
