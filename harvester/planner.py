@@ -34,7 +34,7 @@ ORG = ""  # the scope id of organization-wide partitions
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Partition:
     """One unit of fetching: a chain of pages over one window for one set of projects."""
 

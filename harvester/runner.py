@@ -40,6 +40,7 @@ __all__ = ["Backfill", "Incremental", "NoProgress", "Progress", "RunReport", "ha
 log = structlog.get_logger("harvester.run")
 
 _FATAL = (AuthError, ConnectionNotFoundError, SinkError)
+_REGISTER_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -170,26 +171,25 @@ async def _run(
     streams = parse_stream_names(list(names))
     org = await fetch_organization(client, now)
     log.info("run.organization", projects=len(org.project_ids))
+    db = anyio.CapacityLimiter(1)  # the writer and the planner share one DuckDB connection
     partitions = await anyio.to_thread.run_sync(
-        _plan, settings, mode, streams, org.project_ids, warehouse, now
+        _plan, settings, mode, streams, org.project_ids, warehouse, now, limiter=db
     )
-    checkpoints = await anyio.to_thread.run_sync(warehouse.register_partitions, report.run_id, partitions)
-    jobs = list(_snapshot_jobs(client, streams, org, now))
-    jobs += [
-        _partition_job(client, p, checkpoints[p.key], settings.harvest.page_size)
-        for p in partitions
-        if not checkpoints[p.key].done
-    ]
-    log.info("run.plan", partitions=len(partitions), jobs=len(jobs), start=format_wire(now))
-    progress.planned(len(jobs))
-    send, receive = anyio.create_memory_object_stream[Write](max_buffer_size=2 * settings.harvest.concurrency)
+    snapshots = list(_snapshot_jobs(client, streams, org, now))
+    log.info("run.plan", partitions=len(partitions), snapshots=len(snapshots), start=format_wire(now))
+    progress.planned(len(partitions) + len(snapshots))
+    c = settings.harvest.concurrency
+    writes_in, writes_out = anyio.create_memory_object_stream[Write](max_buffer_size=2 * c)
+    jobs_in, jobs_out = anyio.create_memory_object_stream[Job](max_buffer_size=c)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_writer, receive, warehouse, report, progress, settings.harvest.commit_rows)
-        async with send:
-            queue = iter(jobs)
+        tg.start_soon(_writer, writes_out, warehouse, report, progress, settings.harvest.commit_rows, db)
+        tg.start_soon(
+            _feed, jobs_in, snapshots, partitions, client, warehouse, report, progress, settings.harvest.page_size, db
+        )
+        async with writes_in, jobs_out:
             async with anyio.create_task_group() as workers:
-                for _ in range(settings.harvest.concurrency):
-                    workers.start_soon(_worker, queue, send.clone(), report, progress)
+                for _ in range(c):
+                    workers.start_soon(_worker, jobs_out.clone(), writes_in.clone(), report, progress)
     if any(s.scope is Scope.SNAPSHOT_PROJECT for s in streams) and not _failed_snapshots(report, streams):
         for stream in streams:
             if stream.scope is Scope.SNAPSHOT_PROJECT:
@@ -233,6 +233,35 @@ def _plan(
         consumption_days=h.consumption_period_days,
     )
     return list({p.key: p for p in (*pending, *fresh)}.values())
+
+
+async def _feed(
+    jobs: ObjectSendStream[Job],
+    snapshots: Sequence[Job],
+    partitions: Sequence[Partition],
+    client: AbstraClient,
+    warehouse: Warehouse,
+    report: RunReport,
+    progress: Progress,
+    page_size: int,
+    db: anyio.CapacityLimiter,
+) -> None:
+    """Hand jobs to the workers: snapshots, then partitions registered a chunk at a
+    time, so a year of daily partitions never sits in memory as jobs and checkpoints."""
+    async with jobs:
+        for job in snapshots:
+            await jobs.send(job)
+        for start in range(0, len(partitions), _REGISTER_CHUNK):
+            chunk = partitions[start : start + _REGISTER_CHUNK]
+            checkpoints = await anyio.to_thread.run_sync(
+                warehouse.register_partitions, report.run_id, chunk, limiter=db
+            )
+            for partition in chunk:
+                checkpoint = checkpoints[partition.key]
+                if checkpoint.done:
+                    progress.job_done()
+                else:
+                    await jobs.send(_partition_job(client, partition, checkpoint, page_size))
 
 
 def _partition_job(client: AbstraClient, partition: Partition, checkpoint: Checkpoint, page_size: int) -> Job:
@@ -280,12 +309,12 @@ def _single(stream: str, label: str, call: Callable[[], Awaitable[Any]]) -> Job:
 
 
 async def _worker(
-    queue: Iterator[Job], send: ObjectSendStream[Write], report: RunReport, progress: Progress
+    queue: ObjectReceiveStream[Job], send: ObjectSendStream[Write], report: RunReport, progress: Progress
 ) -> None:
     """Take jobs until none are left. A failed job is logged and counted; the next job
     goes on. Fatal errors (auth, unknown connection, warehouse) end the whole run."""
-    async with send:
-        for job in queue:
+    async with queue, send:
+        async for job in queue:
             stream, label = job.stream, job.label  # type: ignore[attr-defined]
             with structlog.contextvars.bound_contextvars(stream=stream, partition=label):
                 try:
@@ -306,6 +335,7 @@ async def _writer(
     report: RunReport,
     progress: Progress,
     commit_rows: int,
+    db: anyio.CapacityLimiter,
 ) -> None:
     """The one writer. Coalesces whatever pages are already queued into one
     transaction, so a fast producer costs fewer commits, never more memory."""
@@ -320,17 +350,17 @@ async def _writer(
                     break
                 batch.append(nxt)
                 rows += len(nxt.rows)
-            await _commit(batch, warehouse)
+            await _commit(batch, warehouse, db)
             for write in batch:
                 _count(write, report, progress)
 
 
-async def _commit(batch: list[Write], warehouse: Warehouse) -> None:
+async def _commit(batch: list[Write], warehouse: Warehouse, db: anyio.CapacityLimiter) -> None:
     pages = [w for w in batch if isinstance(w, PageWrite)]
     if pages:
-        await anyio.to_thread.run_sync(warehouse.commit_pages, pages)
+        await anyio.to_thread.run_sync(warehouse.commit_pages, pages, limiter=db)
     for snapshot in (w for w in batch if isinstance(w, SnapshotWrite)):
-        await anyio.to_thread.run_sync(warehouse.commit_snapshot, snapshot)
+        await anyio.to_thread.run_sync(warehouse.commit_snapshot, snapshot, limiter=db)
 
 
 def _count(write: Write, report: RunReport, progress: Progress) -> None:
