@@ -1,6 +1,7 @@
 """The warehouse: harvested tables and harvest state in one DuckDB file."""
 
-from .duckdb_sink import DEFAULT_MEMORY_LIMIT, Warehouse, parse_size
+from .connection import parse_size
+from .duckdb_sink import DEFAULT_MEMORY_LIMIT, Warehouse
 from .schema import REJECTS_TABLE, ensure_schema
 from .status import READ_ONLY_STATEMENTS
 

@@ -9,18 +9,17 @@ file read-only, which DuckDB refuses while a writer has it open.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ContextManager
+from typing import Any, Self, TypeVar
 
 import duckdb
 import orjson
 
-from harvester.errors import CheckpointError, ConfigError, RunLockedError, SinkError
+from harvester.errors import CheckpointError, SinkError
 from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
 from harvester.planner import Partition
 from harvester.streams import TABLES, Kind, Table
@@ -28,19 +27,27 @@ from state import checkpoints, runs
 
 from . import merge
 from .batch import dedupe_rows, reject_rows
+from .connection import connect, one_line, parse_size, size_setting
 from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
 from .status import check_read_only_sql, table_status
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "Warehouse", "parse_size"]
+__all__ = [
+    "DEFAULT_CHECKPOINT_THRESHOLD",
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_WRITER_THREADS",
+    "Warehouse",
+    "parse_size",  # re-exported: sinks.lake imports it from here
+]
 
 DEFAULT_MEMORY_LIMIT = "128MB"
+DEFAULT_WRITER_THREADS = 1
+DEFAULT_CHECKPOINT_THRESHOLD = "64MB"
 _STAGE = "_stage"
+_OOM_RETRY_FACTORS = (1, 4, 16)
+_JSON_READ_BUFFER = 32 << 20  # the smallest buffer DuckDB reserves per thread for read_json
+_T = TypeVar("_T")
 _REJECT_INPUT = tuple(c for c in REJECTS_COLUMNS if c[0] != "rejected_at")
-_LOCK_PID = re.compile(r"PID (\d+)")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 
 
 class Warehouse:
@@ -54,6 +61,7 @@ class Warehouse:
         read_only: bool,
         memory_limit: int,
         stager: Stager | None,
+        threads: int = DEFAULT_WRITER_THREADS,
     ) -> None:
         self._con: duckdb.DuckDBPyConnection | None = con
         self.path = path
@@ -61,26 +69,44 @@ class Warehouse:
         self._memory_limit = memory_limit
         self._stager = stager
         self._run_id: str | None = None
-        self._threads: int | None = None
+        self._threads = threads
+        self._limit_now = memory_limit  # the configured limit, or a raised one during a retry
+        self._limit_set = memory_limit  # what DuckDB has now
 
     # ---- opening and closing -------------------------------------------------
 
     @classmethod
     def open(
-        cls, path: Path, *, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None
+        cls,
+        path: Path,
+        *,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        threads: int = DEFAULT_WRITER_THREADS,
+        checkpoint_threshold: str = DEFAULT_CHECKPOINT_THRESHOLD,
     ) -> Warehouse:
-        """Open (creating if needed) the file, its tables and state tables, for writing."""
+        """Open (creating if needed) the file, its tables and state tables, for writing.
+
+        Why these defaults: one DuckDB thread, because the writer's batches are small
+        and each extra thread reserves a 32 MB JSON read buffer; a 64 MB checkpoint
+        threshold, because every checkpoint rewrites the table's open row group, so
+        checkpointing every 16 MB (DuckDB's default) costs a third of commit time.
+        """
         path = Path(path)
         limit = parse_size(memory_limit)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SinkError(f"cannot create the warehouse directory {path.parent}: {exc}") from exc
-        con = _connect(path, read_only=False, memory_limit=memory_limit, threads=threads)
-        warehouse = cls(con, path, read_only=False, memory_limit=limit, stager=None)
+        con = connect(
+            path,
+            read_only=False,
+            memory_limit=memory_limit,
+            threads=threads,
+            extra={"checkpoint_threshold": size_setting(checkpoint_threshold)},
+        )
+        warehouse = cls(con, path, read_only=False, memory_limit=limit, stager=None, threads=threads)
         try:
-            with warehouse._transaction(f"creating the schema of {path}"):
-                ensure_schema(con)
+            warehouse._atomically(f"creating the schema of {path}", ensure_schema)
             warehouse._stager = Stager(choose_stage_root(path))
         except BaseException:
             warehouse.close()
@@ -93,7 +119,7 @@ class Warehouse:
         path = Path(path)
         if not path.is_file():
             raise SinkError(f"no warehouse at {path}: run `harvester run` or `harvester backfill` first")
-        con = _connect(path, read_only=True, memory_limit=memory_limit, threads=None)
+        con = connect(path, read_only=True, memory_limit=memory_limit, threads=None)
         return cls(con, path, read_only=True, memory_limit=parse_size(memory_limit), stager=None)
 
     def close(self) -> None:
@@ -107,7 +133,7 @@ class Warehouse:
             if stager is not None:
                 stager.close()
 
-    def __enter__(self) -> Warehouse:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -129,7 +155,7 @@ class Warehouse:
         """
         if not writes:
             return
-        con = self._writable()
+        self._writable()
         by_table: dict[str, list[PageWrite]] = {}
         for write in writes:
             _check_page(write)
@@ -138,21 +164,24 @@ class Warehouse:
             name: dedupe_rows(TABLES[name], [w.rows for w in group]) for name, group in by_table.items()
         }
         rejects = [r for w in writes for r in reject_rows(w.rejects, w.partition.key)]
-        what = f"committing {len(writes)} page(s) to {', '.join(by_table)}"
-        with self._transaction(what):
+        advances = [(w.partition, w.checkpoint) for w in writes]
+
+        def body(con: duckdb.DuckDBPyConnection) -> None:
             for name, rows in batches.items():
                 if rows:
                     table = TABLES[name]
                     with self._staged(rows, input_columns(table)):
                         merge.merge_windowed(con, table, _STAGE)
             self._merge_rejects(rejects)
-            checkpoints.upsert_checkpoints(con, self._run_id, [(w.partition, w.checkpoint) for w in writes])
+            checkpoints.upsert_checkpoints(con, self._run_id, advances)
+
+        self._atomically(f"committing {len(writes)} page(s) to {', '.join(by_table)}", body)
 
     # ---- snapshots -----------------------------------------------------------
 
     def commit_snapshot(self, write: SnapshotWrite) -> None:
         """Merge the complete current rows of one scope of a snapshot table, in ONE transaction."""
-        con = self._writable()
+        self._writable()
         table = _snapshot_table(write.table, per_project=bool(write.scope))
         rows = dedupe_rows(table, [write.rows])
         if write.scope:
@@ -160,10 +189,11 @@ class Warehouse:
             if strays:
                 raise SinkError(
                     f"snapshot of {table.name} for project {write.scope} has rows of project "
-                    f"{sorted(map(str, strays))[0]}"
+                    f"{min(map(str, strays))}"
                 )
         rejects = reject_rows(write.rejects)
-        with self._transaction(f"merging the {table.name} snapshot {write.scope or '(org)'}"):
+
+        def body(con: duckdb.DuckDBPyConnection) -> None:
             if rows:
                 with self._staged(rows, input_columns(table)):
                     merge.merge_snapshot(con, table, _STAGE, write.scope, write.seen_at)
@@ -171,21 +201,27 @@ class Warehouse:
                 merge.merge_snapshot(con, table, None, write.scope, write.seen_at)
             self._merge_rejects(rejects)
 
+        self._atomically(f"merging the {table.name} snapshot {write.scope or '(org)'}", body)
+
     def retire_snapshot_scopes(self, table: str, live_scopes: set[str], seen_at: datetime) -> int:
         """Mark removed the live rows of projects no longer in the organization; return how many."""
-        con = self._writable()
+        self._writable()
         spec = _snapshot_table(table, per_project=True)
-        with self._transaction(f"retiring projects that left {table}"):
-            return merge.retire_scopes(con, spec, sorted(live_scopes), seen_at)
+        return self._atomically(
+            f"retiring projects that left {table}",
+            lambda con: merge.retire_scopes(con, spec, sorted(live_scopes), seen_at),
+        )
 
     # ---- state ---------------------------------------------------------------
 
     def register_partitions(self, run_id: str, partitions: Sequence[Partition]) -> dict[str, Checkpoint]:
         """Record planned partitions (new ones as not done); return each key's checkpoint."""
-        con = self._writable()
+        self._writable()
         self._run_id = run_id
-        with self._transaction(f"registering {len(partitions)} partition(s)"):
-            return checkpoints.register_partitions(con, run_id, partitions)
+        return self._atomically(
+            f"registering {len(partitions)} partition(s)",
+            lambda con: checkpoints.register_partitions(con, run_id, partitions),
+        )
 
     def pending_partitions(self) -> list[tuple[Partition, Checkpoint]]:
         """Partitions not done, from any run, with their checkpoints."""
@@ -197,21 +233,22 @@ class Warehouse:
 
     def reset_partition(self, key: str) -> bool:
         """Forget a partition's cursor/offset (e.g. the server refused it); False if unknown."""
-        con = self._writable()
-        with self._transaction(f"resetting partition {key}"):
-            return checkpoints.reset_partition(con, key)
+        self._writable()
+        return self._atomically(f"resetting partition {key}", lambda con: checkpoints.reset_partition(con, key))
 
     def start_run(self, run_id: str, command: str, started_at: datetime) -> None:
         """Record a run as running; later checkpoints are stamped with its id."""
-        con = self._writable()
+        self._writable()
         self._run_id = run_id
-        with self._transaction(f"recording the start of run {run_id}"):
-            runs.start_run(con, run_id, command, started_at)
+        self._atomically(
+            f"recording the start of run {run_id}", lambda con: runs.start_run(con, run_id, command, started_at)
+        )
 
     def finish_run(self, run_id: str, status: str, ended_at: datetime, stats: dict[str, Any]) -> None:
-        con = self._writable()
-        with self._transaction(f"recording the end of run {run_id}"):
-            runs.finish_run(con, run_id, status, ended_at, stats)
+        self._writable()
+        self._atomically(
+            f"recording the end of run {run_id}", lambda con: runs.finish_run(con, run_id, status, ended_at, stats)
+        )
 
     # ---- reading -------------------------------------------------------------
 
@@ -230,7 +267,7 @@ class Warehouse:
             columns = [d[0] for d in result.description or ()]
             rows = result.fetchall() if max_rows is None else result.fetchmany(max_rows)
         except duckdb.Error as exc:
-            raise SinkError(f"query failed: {_one_line(exc)}") from exc
+            raise SinkError(f"query failed: {one_line(exc)}") from exc
         return columns, rows
 
     # ---- internals -----------------------------------------------------------
@@ -250,100 +287,101 @@ class Warehouse:
         try:
             return fn(con)
         except duckdb.Error as exc:
-            raise SinkError(f"{what} failed: {_one_line(exc)}") from exc
+            raise SinkError(f"{what} failed: {one_line(exc)}") from exc
 
-    @contextmanager
-    def _transaction(self, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """BEGIN ... COMMIT; on any error ROLLBACK, and wrap low-level errors in SinkError."""
+    def _atomically(self, what: str, body: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """Run `body` in one transaction; on any error roll back and raise SinkError.
+
+        DuckDB reserves far more memory than it uses to materialise a multi-MB
+        string (a 20 MB entry needs a 256 MB limit), so an out-of-memory failure is
+        retried, after the rollback, under a 4x then 16x limit; the configured
+        limit is restored afterwards. Ordinary batches never pay for this.
+        """
         con = self._connection()
+        for factor in _OOM_RETRY_FACTORS:
+            self._limit_now = self._memory_limit * factor
+            self._set_memory_limit(self._limit_now)
+            try:
+                return self._transaction_once(con, what, body)
+            except duckdb.OutOfMemoryException as exc:
+                if factor == _OOM_RETRY_FACTORS[-1]:
+                    raise SinkError(f"{what} failed: {one_line(exc)}") from exc
+            finally:  # after COMMIT or ROLLBACK: a SET is allowed again
+                self._limit_now = self._memory_limit
+                self._set_memory_limit(self._memory_limit, quiet=True)
+        raise AssertionError("unreachable")
+
+    def _transaction_once(
+        self, con: duckdb.DuckDBPyConnection, what: str, body: Callable[[duckdb.DuckDBPyConnection], _T]
+    ) -> _T:
         con.execute("BEGIN TRANSACTION")
         try:
-            yield con
+            result = body(con)
             con.execute("COMMIT")
+            return result
+        except duckdb.OutOfMemoryException:
+            self._rollback(con)
+            raise
         except (duckdb.Error, OSError, orjson.JSONEncodeError) as exc:
             self._rollback(con)
-            raise SinkError(f"{what} failed: {_one_line(exc)}") from exc
+            raise SinkError(f"{what} failed: {one_line(exc)}") from exc
         except BaseException:
             self._rollback(con)
             raise
 
+    def _set_memory_limit(self, limit: int, *, quiet: bool = False) -> None:
+        """SET memory_limit unless it already has that value; `quiet` ignores failures
+        (used while unwinding, where the original error matters more)."""
+        if limit == self._limit_set:
+            return
+        try:
+            self._connection().execute(f"SET memory_limit = '{int(limit)}B'")
+            self._limit_set = limit
+        except duckdb.Error:
+            if not quiet:
+                raise
+
     @staticmethod
     def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-        try:
+        # Fails only when no transaction is left (COMMIT failed after ending it, or the
+        # database is invalidated); either way there is nothing to undo.
+        with suppress(duckdb.Error):
             con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # no transaction left (COMMIT failed after ending it, or the database is invalidated)
 
     @contextmanager
     def _staged(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> Iterator[None]:
         """Load rows into the temp table `_stage` for the duration of the block."""
         con = self._connection()
         assert self._stager is not None, "stager exists on every writable warehouse"
-        with self._stager.staged(rows, columns) as staged, self._room_for(staged.longest):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM {staged.sql}")
+        with self._stager.staged(rows, columns) as staged:
+            with self._room_to_read(staged.size):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM {staged.sql}")
             try:
                 yield
             finally:
                 con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
 
-    def _room_for(self, longest: int) -> ContextManager[None]:
-        """Raise memory_limit while reading a file with huge entries, then restore it.
-
-        DuckDB reserves about 2 x maximum_object_size per thread for JSON reads; with
-        a multi-MB entry that can exceed a small limit, so make room for this one read.
-        """
-        if self._threads is None:
-            row = self._connection().execute("SELECT current_setting('threads')").fetchone()
-            self._threads = int(row[0]) if row else 1
-        need = 2 * self._threads * object_size_for(longest)
-        if need * 2 <= self._memory_limit:
-            return nullcontext()
-        return self._memory_limit_raised(self._memory_limit + need)
-
     @contextmanager
-    def _memory_limit_raised(self, limit: int) -> Iterator[None]:
-        con = self._connection()
-        con.execute(f"SET memory_limit = '{int(limit)}B'")
-        try:
+    def _room_to_read(self, file_size: int) -> Iterator[None]:
+        """Lift the memory limit for one `read_json` by the buffers it reserves.
+
+        DuckDB reserves max(32 MiB, 2 x maximum_object_size) per thread for a JSON
+        read whatever the file, so a small configured limit (32 MB keeps RSS
+        flat) would fail every read. The buffers are freed when the statement
+        ends, and the limit (which bounds the cache of table blocks) comes back.
+        """
+        need = self._threads * max(_JSON_READ_BUFFER, 2 * object_size_for(file_size))
+        if need * 2 <= self._limit_now:
             yield
-        finally:
-            con.execute(f"SET memory_limit = '{int(self._memory_limit)}B'")
+            return
+        self._set_memory_limit(self._limit_now + need)
+        yield  # on failure the transaction is aborted: `_atomically` restores the limit
+        self._set_memory_limit(self._limit_now)
 
     def _merge_rejects(self, rejects: list[dict[str, Any]]) -> None:
         if rejects:
             with self._staged(rejects, _REJECT_INPUT):
                 merge.merge_rejects(self._connection(), _STAGE)
-
-
-def parse_size(text: str) -> int:
-    """`128MB`, `1GiB`, `500kb` → bytes (DuckDB's units: KB = 1000, KiB = 1024)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ConfigError(f"memory limit {text!r} is not a size like 128MB or 1GiB")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
-
-
-def _connect(path: Path, *, read_only: bool, memory_limit: str, threads: int | None) -> duckdb.DuckDBPyConnection:
-    config: dict[str, Any] = {"memory_limit": memory_limit, "preserve_insertion_order": False}
-    if threads:
-        config["threads"] = threads
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.Error as exc:
-        message = str(exc)
-        if "lock" in message.lower():
-            pid = _LOCK_PID.search(message)
-            who = f"process {pid.group(1)}" if pid else "another process"
-            raise RunLockedError(
-                f"the warehouse {path} is in use by {who} (a harvester run?); wait for it or run later"
-            ) from exc
-        raise SinkError(f"cannot open the warehouse {path}: {_one_line(exc)}") from exc
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-    except duckdb.Error as exc:
-        con.close()
-        raise SinkError(f"cannot configure the warehouse {path}: {_one_line(exc)}") from exc
-    return con
 
 
 def _check_page(write: PageWrite) -> None:
@@ -364,9 +402,3 @@ def _snapshot_table(name: str, *, per_project: bool) -> Table:
     if per_project and "project_id" not in table.column_names:
         raise SinkError(f"{name} is organization-wide: it has no per-project scopes")
     return table
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-

@@ -17,6 +17,8 @@ from harvester.streams import Kind, Table
 from .batch import CONSUMPTION_GROUP
 from .schema import HARVESTED_COLUMN, REJECTS_TABLE, input_columns, quote_ident
 
+_MARGIN = "INTERVAL 1 DAY"
+
 __all__ = [
     "merge_rejects",
     "merge_snapshot",
@@ -43,17 +45,21 @@ def _insert_absent(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> 
     """Insert only keys not stored yet: the first copy of an immutable entry stays.
 
     When every staged row has a `created_at`, the probe is narrowed to the batch's
-    time range: a log entry's `created_at` never changes, and the constant range
-    lets DuckDB's zone maps skip old row groups, keeping the cost flat as the
-    table grows.
+    time range widened by a day: the constant range lets DuckDB's zone maps skip old
+    row groups, so the cost stays flat as the table grows. This relies on a log
+    entry's `created_at` never moving by more than that day between fetches of it
+    (it is immutable in the API). Bounds travel as text so no value is converted
+    through Python.
     """
     narrow, params = "", {}
     if "created_at" in table.column_names:
         lo, hi, nulls = con.execute(
-            f"SELECT min(created_at), max(created_at), count(*) - count(created_at) FROM {stage}"
+            f"SELECT (min(created_at) - {_MARGIN})::VARCHAR, (max(created_at) + {_MARGIN})::VARCHAR, "
+            f"count(*) - count(created_at) FROM {stage}"
         ).fetchone() or (None, None, 1)
         if not nulls and lo is not None:
-            narrow, params = " AND o.created_at BETWEEN $lo AND $hi", {"lo": lo, "hi": hi}
+            narrow = " AND o.created_at BETWEEN $lo::TIMESTAMPTZ AND $hi::TIMESTAMPTZ"
+            params = {"lo": lo, "hi": hi}
     cols = _cols(table)
     con.execute(
         f"INSERT INTO {quote_ident(table.name)} ({cols}, {HARVESTED_COLUMN}) "

@@ -1,10 +1,12 @@
-"""Hand rows to DuckDB through a temporary NDJSON file and `read_json`.
+"""Hand rows to DuckDB through a temporary JSON file and `read_json`.
 
-Why a file: `INSERT ... SELECT FROM read_json(...)` parses in DuckDB's threads,
-needs neither pyarrow (55 MB of RSS) nor pandas, and keeps Python's share of a
-batch to one serialised line at a time. JSON columns are written as nested JSON
-values, so DuckDB stores their text once (no double encoding); timestamps are
-RFC 3339 strings (`Z` for UTC), which DuckDB casts to TIMESTAMPTZ.
+Why a file: `INSERT ... SELECT FROM read_json(...)` parses in DuckDB, needs neither
+pyarrow (55 MB of RSS) nor pandas, and costs Python one `orjson.dumps` call per
+batch. The batch is written as one JSON array rather than NDJSON: a single dumps
+of the list is about twice as fast as one call per row (no per-row bytes
+objects), and DuckDB streams the array's elements just the same. JSON columns are
+written as nested JSON values, so DuckDB stores their text once (no double
+encoding); timestamps are RFC 3339 strings (`Z` for UTC), cast to TIMESTAMPTZ.
 
 Files live in a private directory on /dev/shm when it has room (no disk I/O),
 else next to the database, and are deleted as soon as the statement has read them.
@@ -29,16 +31,17 @@ __all__ = ["MIN_OBJECT_SIZE", "Staged", "Stager", "choose_stage_root", "object_s
 MIN_OBJECT_SIZE = 1 << 20  # DuckDB sizes its read buffers from this; keep it small by default
 _SHM = Path("/dev/shm")
 _SHM_MIN_FREE = 256 << 20
-_DUMP_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_APPEND_NEWLINE
+_PREFIX = "harvester-stage-"
+_DUMP_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 @dataclass(frozen=True)
 class Staged:
-    """A written stage file: the SQL that reads it, its row count and longest line."""
+    """A written stage file: the SQL that reads it, its row count and size in bytes."""
 
     sql: str
     count: int
-    longest: int
+    size: int
 
 
 def choose_stage_root(database: Path) -> Path:
@@ -54,10 +57,12 @@ def choose_stage_root(database: Path) -> Path:
 
 
 def object_size_for(longest: int) -> int:
-    """The `maximum_object_size` that admits a line of `longest` bytes: a power of two.
+    """The `maximum_object_size` admitting an object of `longest` bytes: a power of two.
 
     Sized per file because DuckDB allocates read buffers of twice this size per
-    thread: a fixed huge value would waste memory on every ordinary batch.
+    thread (32 MiB at least): a fixed huge value would reserve memory for every
+    ordinary batch. The file's size bounds its largest element, so a batch with a
+    several-MB entry simply gets a bigger limit.
     """
     size = MIN_OBJECT_SIZE
     while size <= longest:
@@ -69,32 +74,37 @@ def read_json_sql(path: Path, columns: Sequence[tuple[str, str]], max_object_siz
     """A `read_json(...)` table expression with explicit column types (no sniffing)."""
     spec = ", ".join(f"{_literal(name)}: {_literal(sql_type)}" for name, sql_type in columns)
     return (
-        f"read_json({_literal(str(path))}, columns={{{spec}}}, format='newline_delimited', "
+        f"read_json({_literal(str(path))}, columns={{{spec}}}, format='array', "
         f"maximum_object_size={int(max_object_size)})"
     )
 
 
 class Stager:
-    """Owns one private temp directory; one stage file per statement."""
+    """Owns one private temp directory; one stage file per statement.
+
+    The directory name carries the owner's pid, so a later writer removes the
+    directories of writers that were killed (on /dev/shm they would hold RAM).
+    """
 
     def __init__(self, root: Path) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="harvester-stage-", dir=root))
+        _sweep_stale(root)
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=root))
         self._names = itertools.count()
 
     @contextmanager
     def staged(
         self, rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str]]
     ) -> Iterator[Staged]:
-        """Write `rows` as NDJSON; yield the SQL reading them; delete the file after.
+        """Write `rows` as a JSON array; yield the SQL reading them; delete the file after.
 
         Keys of a row that are not in `columns` are ignored by `read_json`; missing
         keys read as NULL. Raises orjson.JSONEncodeError for values JSON cannot
         carry (e.g. lone surrogates) and OSError when the directory is full.
         """
-        path = self.directory / f"{next(self._names)}.ndjson"
+        path = self.directory / f"{next(self._names)}.json"
         try:
-            count, longest = _write_lines(path, rows)
-            yield Staged(read_json_sql(path, columns, object_size_for(longest)), count, longest)
+            count, size = _write_array(path, rows)
+            yield Staged(read_json_sql(path, columns, object_size_for(size)), count, size)
         finally:
             path.unlink(missing_ok=True)
 
@@ -102,13 +112,33 @@ class Stager:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _write_lines(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
-    """Serialise the whole batch, then write it at once: fewer calls than a line loop."""
-    dumps, options = orjson.dumps, _DUMP_OPTIONS
-    lines = [dumps(row, option=options) for row in rows]
+def _sweep_stale(root: Path) -> None:
+    try:
+        entries = list(root.glob(f"{_PREFIX}*-*"))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
+def _write_array(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    batch = rows if isinstance(rows, list) else list(rows)
+    data = orjson.dumps(batch, option=_DUMP_OPTIONS)
     with open(path, "wb") as out:
-        out.write(b"".join(lines))
-    return len(lines), max(map(len, lines), default=0)
+        out.write(data)
+    return len(batch), len(data)
 
 
 def _literal(text: str) -> str:

@@ -1,0 +1,100 @@
+"""The DDL: every registry table, no keys or indexes, additive migrations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import sinks
+import state
+from harvester.errors import ConfigError
+from harvester.streams import TABLES
+from sinks import Warehouse, parse_size
+from sinks.schema import create_table_sql, quote_ident
+from sinks.staging import Stager
+
+
+def columns(path: Path, table: str) -> list[tuple[str, str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+
+
+def test_every_registry_table_and_state_table_is_created(wh_path: Path) -> None:
+    Warehouse.open(wh_path).close()
+    with duckdb.connect(str(wh_path), read_only=True) as con:
+        names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        constraints = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+        ).fetchone()
+        indexes = con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone()
+    assert names == {*TABLES, "_rejects", "_partitions", "_runs"}
+    assert constraints == (0,) and indexes == (0,)  # keys would grow memory with row count
+
+
+def test_column_types_follow_the_registry(wh_path: Path) -> None:
+    Warehouse.open(wh_path).close()
+    for name, table in TABLES.items():
+        expected = [(c.name, "TIMESTAMP WITH TIME ZONE" if c.sql_type == "TIMESTAMPTZ" else c.sql_type)
+                    for c in table.columns]
+        assert columns(wh_path, name) == expected
+
+
+def test_an_older_table_gains_the_missing_columns_and_keeps_its_rows(wh_path: Path) -> None:
+    with duckdb.connect(str(wh_path)) as con:
+        con.execute("CREATE TABLE members (id VARCHAR, email VARCHAR)")
+        con.execute("INSERT INTO members VALUES ('m1', 'a@x')")
+    Warehouse.open(wh_path).close()
+    assert [c for c, _ in columns(wh_path, "members")] == ["id", "email", *(
+        c.name for c in TABLES["members"].columns if c.name not in ("id", "email"))]
+    with duckdb.connect(str(wh_path), read_only=True) as con:
+        assert con.execute("SELECT id, email, removed_at FROM members").fetchall() == [("m1", "a@x", None)]
+
+
+def test_reopening_is_idempotent(wh_path: Path) -> None:
+    Warehouse.open(wh_path).close()
+    Warehouse.open(wh_path).close()
+    assert len(columns(wh_path, "_partitions")) == 12
+
+
+def test_identifiers_are_quoted() -> None:
+    assert quote_ident('we"ird') == '"we""ird"'
+    assert create_table_sql("t", [("end", "TIMESTAMPTZ")]) == 'CREATE TABLE IF NOT EXISTS "t" ("end" TIMESTAMPTZ)'
+
+
+def test_sizes_parse_like_duckdb_and_bad_ones_are_config_errors() -> None:
+    assert parse_size("128MB") == 128_000_000
+    assert parse_size("1GiB") == 2**30
+    assert parse_size(" 500 kb ") == 500_000
+    with pytest.raises(ConfigError, match="not a size"):
+        parse_size("lots")
+
+
+def test_public_names_are_exported_on_purpose() -> None:
+    for module in (sinks, state):
+        assert sorted(module.__all__) == sorted(set(module.__all__))
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+
+
+def test_stage_directories_of_dead_writers_are_swept(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    stale = tmp_path / f"harvester-stage-{dead.stdout.strip()}-abc"
+    stale.mkdir()
+    (stale / "0.json").write_text("[]")
+    mine = Stager(tmp_path)
+    try:
+        assert not stale.exists()
+        assert mine.directory.exists()
+        Stager(tmp_path).close()  # a live writer's directory is left alone
+        assert mine.directory.exists()
+    finally:
+        mine.close()
+    assert not mine.directory.exists()
