@@ -106,7 +106,7 @@ class HarvestSettings(_Strict):
 
 class WarehouseSettings(_Strict):
     duckdb: Path = Path("warehouse.duckdb")
-    memory_limit: str = "128MB"
+    memory_limit: str = "32MB"
 
 
 class Settings(_Strict):

@@ -31,7 +31,12 @@ _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEY
 def start_run(
     con: duckdb.DuckDBPyConnection, run_id: str, command: str, started_at: datetime
 ) -> None:
-    """Record a run as "running"; starting the same id again restarts its record."""
+    """Record a run as "running"; starting the same id again restarts its record.
+
+    The caller holds the run lock, so any other run still marked "running" died
+    without finishing (SIGKILL, power loss): it is marked "killed" so `status` and
+    `_runs` never show a ghost run as in progress."""
+    con.execute(f"UPDATE {RUNS_TABLE} SET status = 'killed' WHERE status = 'running'")
     con.execute(f"DELETE FROM {RUNS_TABLE} WHERE run_id = $id", {"id": run_id})
     con.execute(
         f"INSERT INTO {RUNS_TABLE} (run_id, command, started_at, ended_at, status, stats) "

@@ -59,6 +59,8 @@ def test_kill_matrix_twenty_sigkills_then_exactly_ground_truth(simulator: SimFac
     assert_matches_truth(path, server.sim.org, START, end)
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("select count(*) from _partitions where not done").fetchone() == (0,)
+        statuses = [r[0] for r in con.execute("select status from _runs order by started_at").fetchall()]
+    assert statuses.count("killed") == kills and statuses[-1] == "ok", statuses
 
 
 def test_two_runs_started_at_once_one_works_the_other_exits_4(simulator: SimFactory, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import anyio
 
+from harvester.simulator.config import DEFAULT_EVENTS_PER_DAY
 from harvester.runner import Backfill, Incremental, harvest
 from harvester.timeutil import floor_day, utc_now
 
@@ -25,19 +26,23 @@ ALL_FAULTS = [*TRANSIENT_FAULTS, *CURSOR_FAULTS, "total_count_drift"]
 def test_transient_faults_are_survived_and_change_nothing(simulator: SimFactory, tmp_path: Path) -> None:
     """429 (seconds, 0, HTTP date), 500/502/503/504, resets before and after headers,
     timeouts, truncated JSON, an HTML 200 page, an empty page with a cursor, a cursor
-    that does not move and a drifting totalCount, each at least once and then at a 12%
+    that does not move and a drifting totalCount, each at least once and then at an 8%
     rate: the run ends ok and the warehouse equals ground truth."""
     end = START + timedelta(days=35)
     server = simulator(
-        projects=6, start=START, end=end, fault_rate=0.12, fault_kinds=ALL_FAULTS, hang_seconds=3,
+        projects=4, start=START, end=end, events_per_day={k: 5 * v for k, v in DEFAULT_EVENTS_PER_DAY.items()},
+        fault_rate=0.08, fault_kinds=ALL_FAULTS, hang_seconds=2,
     )
-    server.sim.faults.script(TRANSIENT_FAULTS)
+    # Each scripted fault is followed by clean replies, so its retry succeeds at once
+    # (back-to-back faults on one request would only test the backoff's patience).
+    server.sim.faults.script([k for kind in TRANSIENT_FAULTS for k in (kind, "none", "none", "none")])
     server.sim.faults.script(CURSOR_FAULTS, actions=["get_connector_action_logs"])
     server.sim.faults.script(["total_count_drift"], actions=["get_project_executions"])
     path = tmp_path / "w.duckdb"
-    settings = make_settings(server, path, max_retries=12, abstra={"timeout_seconds": 1.0}, page_size=250)
+    settings = make_settings(server, path, max_retries=12, abstra={"timeout_seconds": 1.0}, page_size=400)
     report = anyio.run(harvest, settings, Backfill(START, end))
     assert report.status == "ok", report.failures
+    assert sum(report.rows.values()) >= 100_000
     for kind in ALL_FAULTS:
         assert server.sim.stats.get(f"faults.{kind}", 0) >= 1, kind
     assert_matches_truth(path, server.sim.org, START, end)
