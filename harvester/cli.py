@@ -8,6 +8,7 @@ Examples (each command's --help has more):
     harvester run --config harvester.toml
     harvester status --config harvester.toml
     harvester sql --config harvester.toml "select event, count(*) from project_action_logs group by 1"
+    harvester export --config harvester.toml --full
     harvester call --config harvester.toml get_members
     harvester simulate --port 8765
 """
@@ -211,21 +212,73 @@ def status(ctx: click.Context, config_path: Path | None) -> None:
 @_config_option
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--lake", is_flag=True, help="Query the Parquet lake ([warehouse] parquet) instead of the DuckDB file.")
 @click.pass_context
 @_handles_errors
-def sql(ctx: click.Context, config_path: Path | None, query: str, fmt: str) -> None:
-    """Run a read-only SQL query on the warehouse.
+def sql(ctx: click.Context, config_path: Path | None, query: str, fmt: str, lake: bool) -> None:
+    """Run a read-only SQL query on the warehouse (or, with --lake, on the Parquet lake).
 
     \b
       harvester sql --config harvester.toml "select count(*) from auth_attempt_logs where status <> 'success'"
       harvester sql --config harvester.toml --format csv "select * from members" > members.csv
+      harvester sql --config harvester.toml --lake "select count(*) from executions"   # same SQL, lake files
     """
-    from sinks import Warehouse
+    settings = _settings(ctx, config_path)
+    if lake:
+        from sinks.lake import query_lake
+
+        columns, rows = query_lake(_lake_root(settings), query)
+    else:
+        from sinks import Warehouse
+
+        with Warehouse.open_read_only(settings.warehouse.duckdb) as warehouse:
+            columns, rows = warehouse.query(query)
+    print_rows(columns, rows, fmt)
+
+
+@main.command()
+@_config_option
+@click.option("--tables", default=None, help="Comma-separated table names. Default: every table.")
+@click.option("--since", default=None, help="Also rewrite day partitions from here: YYYY-MM-DD or ISO-8601 (UTC).")
+@click.option("--until", default=None, help="... up to here, exclusive: YYYY-MM-DD or ISO-8601 (UTC).")
+@click.option("--full", is_flag=True, help="Rewrite every partition of the tables.")
+@click.pass_context
+@_handles_errors
+def export(
+    ctx: click.Context, config_path: Path | None, tables: str | None, since: str | None, until: str | None, full: bool
+) -> None:
+    """Bring the Parquet lake ([warehouse] parquet) in line with the warehouse, or rebuild part of it.
+
+    \b
+    Without options only partitions that changed since the last sync are rewritten
+    (what every run and backfill does on its own when a lake is configured).
+      harvester export --config harvester.toml
+      harvester export --config harvester.toml --full
+      harvester export --config harvester.toml --tables executions,consumption --since 2025-06-01 --until 2025-07-01
+    """
+    from sinks.lake import mirror
+    from state import RunLock
 
     settings = _settings(ctx, config_path)
-    with Warehouse.open_read_only(settings.warehouse.duckdb) as warehouse:
-        columns, rows = warehouse.query(query)
-    print_rows(columns, rows, fmt)
+    root = _lake_root(settings)
+    try:
+        start = parse_user_instant(since, what="--since") if since else None
+        end = parse_user_instant(until, what="--until") if until else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    with RunLock(settings.warehouse.duckdb):  # no run writes the warehouse (or the lake) meanwhile
+        rewritten = mirror(
+            settings.warehouse.duckdb, root, tables=names, since=start, until=end, full=full,
+            memory_limit=settings.warehouse.memory_limit,
+        )
+    print_rows(["table", "partitions_rewritten"], sorted(rewritten.items()), "table")
+
+
+def _lake_root(settings: Settings) -> str:
+    if not settings.warehouse.parquet:
+        raise ConfigError('no Parquet lake configured: set [warehouse] parquet = "lake/" (or s3://bucket/prefix)')
+    return settings.warehouse.parquet
 
 
 @main.command()

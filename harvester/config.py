@@ -96,7 +96,7 @@ class HarvestSettings(_Strict):
     page_size: int = Field(default=500, ge=1, le=10_000)
     concurrency: int = Field(default=8, ge=1, le=256)
     requests_per_second: float = Field(default=0, ge=0)
-    commit_rows: int = Field(default=20_000, ge=1)
+    commit_rows: int = Field(default=5_000, ge=1)
 
     @field_validator("streams")
     @classmethod
@@ -107,6 +107,20 @@ class HarvestSettings(_Strict):
 class WarehouseSettings(_Strict):
     duckdb: Path = Path("warehouse.duckdb")
     memory_limit: str = "32MB"
+    parquet: str | None = None  # the Parquet lake: a folder or a URI (s3://bucket/prefix); None/"" = none
+
+    @field_validator("parquet")
+    @classmethod
+    def _lake_root(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if "://" in value and not value.split("://", 1)[1].strip("/"):
+            raise ValueError(f"parquet {value!r} names no bucket or folder")
+        return value or None
+
+    @property
+    def local_parquet(self) -> bool:
+        """The lake is a local folder (not a URI)."""
+        return bool(self.parquet) and "://" not in str(self.parquet)
 
 
 class Settings(_Strict):
@@ -126,8 +140,8 @@ def load_settings(
 ) -> Settings:
     """Read `path` (optional), apply the environment, validate.
 
-    Relative warehouse paths are resolved against the config file's folder, so a
-    crontab line works from any working directory.
+    Relative warehouse and lake paths are resolved against the config file's folder,
+    so a crontab line works from any working directory.
     """
     env = os.environ if env is None else env
     data: dict[str, Any] = _read_toml(path) if path else {}
@@ -149,11 +163,15 @@ def load_settings(
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, path)) from None
-    if path and not settings.warehouse.duckdb.is_absolute():
-        resolved = (path.parent / settings.warehouse.duckdb).resolve()
-        settings = settings.model_copy(
-            update={"warehouse": settings.warehouse.model_copy(update={"duckdb": resolved})}
-        )
+    if path:
+        warehouse = settings.warehouse
+        update: dict[str, Any] = {}
+        if not warehouse.duckdb.is_absolute():
+            update["duckdb"] = (path.parent / warehouse.duckdb).resolve()
+        if warehouse.local_parquet and not Path(str(warehouse.parquet)).expanduser().is_absolute():
+            update["parquet"] = str((path.parent / str(warehouse.parquet)).resolve())
+        if update:
+            settings = settings.model_copy(update={"warehouse": warehouse.model_copy(update=update)})
     return settings
 
 

@@ -12,6 +12,7 @@ one transaction of up to `commit_rows` rows, each page's checkpoint included.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -140,7 +141,29 @@ async def harvest(
             await _finish(warehouse, report)
         finally:
             warehouse.close()
+        if settings.warehouse.parquet:
+            await _mirror_lake(settings, report)
     return report
+
+
+async def _mirror_lake(settings: Settings, report: RunReport) -> None:
+    """Mirror the finished warehouse into the Parquet lake, still under the run lock.
+
+    Runs after the warehouse is closed (DuckDB refuses a read-only connection beside
+    the writer's). The run's rows are already committed, so a lake failure only makes
+    the run partial (exit 1); the next run or `harvester export` repairs the lake.
+    """
+    from sinks.lake import mirror
+
+    root = str(settings.warehouse.parquet)
+    try:  # mirror() logs `lake.mirror` with the partitions it rewrote
+        await anyio.to_thread.run_sync(
+            functools.partial(mirror, settings.warehouse.duckdb, root, memory_limit=settings.warehouse.memory_limit)
+        )
+    except HarvestError as exc:
+        report.status = "partial"
+        report.failures.append(f"lake {root}: {exc}")
+        log.error("lake.failed", root=root, error=str(exc))
 
 
 async def _finish(warehouse: Warehouse, report: RunReport) -> None:
@@ -179,7 +202,7 @@ async def _run(
     log.info("run.plan", partitions=len(partitions), snapshots=len(snapshots), start=format_wire(now))
     progress.planned(len(partitions) + len(snapshots))
     c = settings.harvest.concurrency
-    writes_in, writes_out = anyio.create_memory_object_stream[Write](max_buffer_size=2 * c)
+    writes_in, writes_out = anyio.create_memory_object_stream[Write](max_buffer_size=c)
     jobs_in, jobs_out = anyio.create_memory_object_stream[Job](max_buffer_size=c)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_writer, writes_out, warehouse, report, progress, settings.harvest.commit_rows, db)
