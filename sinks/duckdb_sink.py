@@ -30,7 +30,7 @@ from .batch import dedupe_rows, reject_rows
 from .connection import connect, one_line, parse_size, size_setting
 from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
-from .status import check_read_only_sql, table_status
+from .status import run_read_only, table_status
 
 __all__ = [
     "DEFAULT_CHECKPOINT_THRESHOLD",
@@ -261,14 +261,7 @@ class Warehouse:
         con = self._connection()
         if not self.read_only:
             raise SinkError("queries run only on a warehouse opened read-only")
-        check_read_only_sql(con, sql)
-        try:
-            result = con.execute(sql)
-            columns = [d[0] for d in result.description or ()]
-            rows = result.fetchall() if max_rows is None else result.fetchmany(max_rows)
-        except duckdb.Error as exc:
-            raise SinkError(f"query failed: {one_line(exc)}") from exc
-        return columns, rows
+        return run_read_only(con, sql, max_rows)
 
     # ---- internals -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ from .lake_fs import LakeFS
 from .lake_manifest import Manifest, ManifestError
 from .lake_schema import LAKE_TABLES, LakeTable, lake_table
 from .schema import quote_ident
-from .status import check_read_only_sql
+from .status import run_read_only
 
 __all__ = ["lake_connection", "query_lake"]
 
@@ -75,13 +75,6 @@ def query_lake(root: str, sql: str, *, max_rows: int | None = None) -> tuple[lis
     """Run a read-only query (SELECT, EXPLAIN, PRAGMA) over the lake; return column names and rows."""
     con = lake_connection(root)
     try:
-        check_read_only_sql(con, sql)
-        try:
-            result = con.execute(sql)
-            columns = [d[0] for d in result.description or ()]
-            rows = result.fetchall() if max_rows is None else result.fetchmany(max_rows)
-        except duckdb.Error as exc:
-            raise SinkError(f"query failed: {str(exc).strip().splitlines()[0]}") from exc
+        return run_read_only(con, sql, max_rows)
     finally:
         con.close()
-    return columns, rows

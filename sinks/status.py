@@ -16,9 +16,10 @@ from harvester.streams import ALL_STREAMS, TABLES, Kind, Table
 from state.checkpoints import PARTITIONS_TABLE
 from state.runs import RUNS_TABLE, last_run
 
+from .connection import one_line
 from .schema import REJECTS_TABLE, existing_tables, quote_ident
 
-__all__ = ["READ_ONLY_STATEMENTS", "check_read_only_sql", "table_status"]
+__all__ = ["READ_ONLY_STATEMENTS", "check_read_only_sql", "run_read_only", "table_status"]
 
 READ_ONLY_STATEMENTS = frozenset(
     {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.PRAGMA}
@@ -131,3 +132,20 @@ def _stream_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[datetime
 def _rejects_by_stream(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     rows = con.execute(f"SELECT stream, count(*) FROM {REJECTS_TABLE} GROUP BY stream").fetchall()
     return {stream: int(n) for stream, n in rows}
+
+
+def run_read_only(
+    con: duckdb.DuckDBPyConnection, sql: str, max_rows: int | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Check `sql` is read-only, run it, return column names and rows.
+
+    One function for the warehouse and the lake, so `sql` and `sql --lake` accept and
+    refuse exactly the same statements and fail with the same one-line error."""
+    check_read_only_sql(con, sql)
+    try:
+        result = con.execute(sql)
+        columns = [d[0] for d in result.description or ()]
+        rows = result.fetchall() if max_rows is None else result.fetchmany(max_rows)
+    except duckdb.Error as exc:
+        raise SinkError(f"query failed: {one_line(exc)}") from exc
+    return columns, rows
