@@ -37,24 +37,24 @@ def test_kill_matrix_twenty_sigkills_then_exactly_ground_truth(simulator: SimFac
     restart takes the stale lock over and resumes; the end state equals ground truth:
     zero missing and zero duplicate rows in every table."""
     end = START + timedelta(days=45)
-    server = simulator(projects=15, start=START, end=end, latency_ms=3)
-    config = write_config(server, tmp_path, page_size=150, commit_rows=600)
+    # Slow enough (40 ms a call, 2 at a time) that twenty kills land before the end.
+    server = simulator(projects=15, start=START, end=end, latency_ms=40)
+    config = write_config(server, tmp_path, page_size=150, commit_rows=600, concurrency=2)
     args = ("backfill", "--since", format_wire(START), "--until", format_wire(end))
     token = server.sim.config.token
     rng = random.Random(20)
     kills = 0
     for _ in range(20):
         proc = _cli(config, token, *args)
-        time.sleep(rng.uniform(0.6, 1.6))
-        if proc.poll() is not None:
-            break
-        proc.send_signal(signal.SIGKILL)
+        time.sleep(rng.uniform(0.8, 1.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
         proc.communicate(timeout=30)
-        kills += 1
     finish = _cli(config, token, *args)
     out, err = finish.communicate(timeout=300)
     assert finish.returncode == ExitCode.OK, err.decode()[-2000:]
-    assert kills >= 15, f"only {kills} kills landed before the backfill finished"
+    assert kills == 20, f"only {kills} kills landed before the backfill finished"
     path = tmp_path / "warehouse.duckdb"
     assert_matches_truth(path, server.sim.org, START, end)
     with duckdb.connect(str(path), read_only=True) as con:
