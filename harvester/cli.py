@@ -32,6 +32,7 @@ from .logs import configure_logging
 from .output import print_report, print_rows, print_status
 from .progress import terminal_progress
 from .runner import Backfill, Incremental, RunReport, harvest
+from .streams import parse_stream_names
 from .timeutil import parse_user_instant, utc_now
 
 __all__ = ["main"]
@@ -176,8 +177,6 @@ def backfill(ctx: click.Context, config_path: Path | None, since: str, until: st
 
 
 def _backfill_mode(since: str, until: str | None, streams: str | None) -> Backfill:
-    from .streams import parse_stream_names
-
     try:
         start = parse_user_instant(since, what="--since")
         end = parse_user_instant(until, what="--until") if until else utc_now()

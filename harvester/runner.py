@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from state import RunLock
 from .client import AbstraClient, ConnectionNotFoundError
 from .config import Settings
 from .errors import AuthError, FetchError, HarvestError, SinkError, first_harvest_error
-from .fetch import fetch_organization, fetch_partition, fetch_snapshot
+from .fetch import Organization, fetch_organization, fetch_partition, fetch_snapshot
 from .pages import Checkpoint, PageWrite, SnapshotWrite
 from .planner import Partition, plan_backfill, plan_incremental
 from .streams import Scope, Stream, parse_stream_names
@@ -96,8 +96,16 @@ class RunReport:
         }
 
 
-Job = Callable[[], AsyncIterator[PageWrite | SnapshotWrite]]
 Write = PageWrite | SnapshotWrite
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit a worker runs: a partition's chain or one snapshot call."""
+
+    stream: str
+    label: str
+    writes: Callable[[], AsyncIterator[Write]]
 
 
 async def harvest(
@@ -288,47 +296,36 @@ async def _feed(
 
 
 def _partition_job(client: AbstraClient, partition: Partition, checkpoint: Checkpoint, page_size: int) -> Job:
-    def job() -> AsyncIterator[PageWrite]:
-        return fetch_partition(client, partition, checkpoint, page_size=page_size)
-
-    job.stream = partition.stream  # type: ignore[attr-defined]
-    job.label = partition.label()  # type: ignore[attr-defined]
-    return job
+    return Job(
+        partition.stream,
+        partition.label(),
+        lambda: fetch_partition(client, partition, checkpoint, page_size=page_size),
+    )
 
 
 def _snapshot_jobs(
-    client: AbstraClient, streams: Sequence[Stream], org: Any, now: datetime
+    client: AbstraClient, streams: Sequence[Stream], org: Organization, now: datetime
 ) -> Iterator[Job]:
     for stream in streams:
         if stream.name == "organization":
-            yield _single(stream.name, "organization", _ready(org.writes))
+            yield Job(stream.name, "organization", lambda: _each(org.writes))
         elif stream.scope is Scope.SNAPSHOT_ORG:
-            yield _single(stream.name, stream.name, lambda s=stream.name: fetch_snapshot(client, s, None, now))
+            yield _snapshot_job(client, stream.name, None, now)
         elif stream.scope is Scope.SNAPSHOT_PROJECT:
             for pid in org.project_ids:
-                yield _single(
-                    stream.name,
-                    f"{stream.name} project={pid}",
-                    lambda s=stream.name, p=pid: fetch_snapshot(client, s, p, now),
-                )
+                yield _snapshot_job(client, stream.name, pid, now)
 
 
-def _ready(writes: Sequence[SnapshotWrite]) -> Callable[[], Awaitable[Sequence[SnapshotWrite]]]:
-    async def done() -> Sequence[SnapshotWrite]:
-        return writes
+def _snapshot_job(client: AbstraClient, stream: str, project_id: str | None, now: datetime) -> Job:
+    async def writes() -> AsyncIterator[Write]:
+        yield await fetch_snapshot(client, stream, project_id, now)
 
-    return done
+    return Job(stream, stream if project_id is None else f"{stream} project={project_id}", writes)
 
 
-def _single(stream: str, label: str, call: Callable[[], Awaitable[Any]]) -> Job:
-    async def job() -> AsyncIterator[SnapshotWrite]:
-        result = await call()
-        for write in result if isinstance(result, list | tuple) else (result,):
-            yield write
-
-    job.stream = stream  # type: ignore[attr-defined]
-    job.label = label  # type: ignore[attr-defined]
-    return job
+async def _each(writes: Sequence[SnapshotWrite]) -> AsyncIterator[Write]:
+    for write in writes:
+        yield write
 
 
 async def _worker(
@@ -338,10 +335,10 @@ async def _worker(
     goes on. Fatal errors (auth, unknown connection, warehouse) end the whole run."""
     async with queue, send:
         async for job in queue:
-            stream, label = job.stream, job.label  # type: ignore[attr-defined]
+            stream, label = job.stream, job.label
             with structlog.contextvars.bound_contextvars(stream=stream, partition=label):
                 try:
-                    async for write in job():
+                    async for write in job.writes():
                         await send.send(write)
                 except _FATAL:
                     raise
