@@ -1,13 +1,15 @@
 """A harvest run: plan, fetch concurrently, write through one writer, record the run.
 
-    lock ─ open warehouse ─ get_organization ─ plan ─┬─ N workers ──(bounded stream)──▶ writer
-                                                     └─ snapshot jobs ──────────────────▶ writer
+    lock ─ open warehouse ─ get_organization ─ plan ─ feeder ─(jobs)─▶ N workers ─(pages)─▶ writer
+                                                                                   └─ lake mirror
 
-One task group owns every task. Workers pull jobs (a partition chain or a snapshot
-call) from a shared iterator, so at most `concurrency` chains are open at once and
-memory does not grow with the size of the plan. The writer is the only code that
-touches DuckDB; it runs each commit in a worker thread and coalesces queued pages into
-one transaction of up to `commit_rows` rows, each page's checkpoint included.
+One task group owns every task. The feeder registers partitions a chunk at a time and
+streams jobs (a partition chain or a snapshot call) to the workers over a bounded
+stream, so at most `concurrency` chains are open at once and memory does not grow with
+the size of the plan. The writer is the only code that writes DuckDB; it runs each
+commit in a worker thread (serialized with the feeder's registrations by one limiter)
+and coalesces queued pages into one transaction of up to `commit_rows` rows, each
+page's checkpoint included.
 """
 
 from __future__ import annotations
