@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,39 +12,11 @@ from harvester.errors import RunLockedError, SinkError
 from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
 from harvester.planner import Partition
 from sinks import Warehouse
+from tests.children import held_by_child
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 
-_HOLDER = """
-import sys
-from pathlib import Path
-from sinks import Warehouse
-with Warehouse.open(Path(sys.argv[1])):
-    print("open", flush=True)
-    sys.stdin.read()
-"""
-
-
-@contextmanager
-def writer_in_another_process(path: Path) -> Iterator[subprocess.Popen[str]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-    )
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "open"
-        yield child
-    finally:
-        child.kill()
-        child.wait()
-        if child.stdin:
-            child.stdin.close()
-        if child.stdout:
-            child.stdout.close()
-
-
+writer_in_another_process = functools.partial(held_by_child, "from sinks import Warehouse", "Warehouse.open")
 @pytest.fixture
 def filled(wh_path: Path) -> Path:
     logs = Partition("connector_action_logs", T0, T0 + timedelta(days=1))

@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from harvester.errors import RunLockedError
 from state import RunLock, lock_path_for
-
-ROOT = Path(__file__).resolve().parents[2]
-
-_HOLDER = """
-import sys
-from pathlib import Path
-from state import RunLock
-with RunLock(Path(sys.argv[1])):
-    print("locked", flush=True)
-    sys.stdin.read()
-"""
+from tests.children import held_by_child
 
 
-@contextmanager
-def lock_held_by_child(warehouse: Path) -> Iterator[subprocess.Popen[str]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(warehouse)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-    )
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        for stream in (child.stdin, child.stdout):
-            if stream:
-                stream.close()
-
-
+lock_held_by_child = functools.partial(held_by_child, "from state import RunLock", "RunLock")
 def test_a_second_run_in_another_process_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     with lock_held_by_child(warehouse) as child, pytest.raises(RunLockedError) as caught:
