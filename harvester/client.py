@@ -153,6 +153,9 @@ class AbstraClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
         await self._transport.aclose()
 
     async def execute(self, action: str, parameters: Mapping[str, Any] | None = None) -> Any:

@@ -134,7 +134,7 @@ async def harvest(
             finally:
                 report.requests = client.requests
                 if own_client:
-                    await client.__aexit__(None, None, None)
+                    await client.aclose()
         except BaseException as exc:
             error = first_harvest_error(exc)
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
