@@ -1,0 +1,1 @@
+"""Source plug-ins: one package per API (see base.py for what a source declares)."""
