@@ -26,6 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 _ROWS_SQL = """
 INSERT INTO project_action_logs
@@ -52,7 +55,7 @@ def build(path: Path, rows: int, days: int) -> None:
 
     from sinks import Warehouse
 
-    Warehouse.open(path).close()  # the schema, exactly as a harvest creates it
+    Warehouse.open(path, ABSTRA_TABLES).close()  # the schema, exactly as a harvest creates it
     spacing = days * 86_400_000_000 / rows  # microseconds between rows
     with duckdb.connect(str(path)) as con:
         con.execute("SET TimeZone = 'UTC'")

@@ -68,7 +68,7 @@ import harvest as hb
 
 from harvester.simulator import LOG_STREAMS, Org, SimConfig
 from harvester.simulator.config import DEFAULT_EVENTS_PER_DAY
-from harvester.streams import ALL_STREAMS
+from harvester.sources.abstra.streams import ALL_STREAMS
 
 HISTORY_END = datetime(2025, 6, 1, tzinfo=UTC)
 SOAK_FAULTS = (

@@ -32,7 +32,6 @@ from .logs import configure_logging
 from .output import print_report, print_rows, print_status
 from .progress import terminal_progress
 from .runner import Backfill, Incremental, RunReport, harvest
-from .streams import parse_stream_names
 from .timeutil import parse_user_instant, utc_now
 
 __all__ = ["main"]
@@ -121,13 +120,15 @@ def _interruptible(fn: Callable[[], Awaitable[T]]) -> T:
 
 def _settings(ctx: click.Context, config_path: Path | None, **overrides: Any) -> Settings:
     settings = load_settings(config_path, **overrides)
-    secret = settings.abstra.token.get_secret_value() if settings.abstra.token else ""
-    configure_logging(json=ctx.obj["json"], level=ctx.obj["level"], secrets=(secret,))
+    configure_logging(json=ctx.obj["json"], level=ctx.obj["level"], secrets=settings.secrets())
     return settings
 
 
 def _harvest(settings: Settings, mode: Backfill | Incremental) -> RunReport:
-    settings.require_token()
+    from .sources.registry import build_sources, resolve_streams
+
+    settings.require_tokens()
+    resolve_streams(build_sources(settings), mode.streams or settings.harvest.streams)  # names checked up front
 
     async def go() -> RunReport:
         with terminal_progress() as progress:
@@ -144,24 +145,27 @@ def _exit_for(report: RunReport) -> None:
 
 @main.command()
 @_config_option
+@click.option("--streams", default=None, help="Comma-separated stream or table names, of any source. Default: the configured ones.")
+@click.option("--full", is_flag=True, help="Re-read what sources skip as unchanged (e.g. automations' revisions).")
 @click.pass_context
 @_handles_errors
-def run(ctx: click.Context, config_path: Path | None) -> None:
+def run(ctx: click.Context, config_path: Path | None, streams: str | None, full: bool) -> None:
     """Incremental harvest: every stream from its high-water mark (minus lookback) to now.
 
     \b
     Safe from cron: a second run on the same warehouse exits 4 at once; a killed run
     resumes from its last committed page.
       harvester run --config harvester.toml
+      harvester run --config harvester.toml --streams automations,flow_logs --full
     """
-    _exit_for(_harvest(_settings(ctx, config_path), Incremental()))
+    _exit_for(_harvest(_settings(ctx, config_path), Incremental(_names(streams), full)))
 
 
 @main.command()
 @_config_option
 @click.option("--since", required=True, help="Start, inclusive: YYYY-MM-DD or ISO-8601 (UTC).")
 @click.option("--until", default=None, help="End, exclusive: YYYY-MM-DD or ISO-8601 (UTC). Default: now.")
-@click.option("--streams", default=None, help="Comma-separated stream names. Default: the configured ones.")
+@click.option("--streams", default=None, help="Comma-separated stream or table names, of any source. Default: the configured ones.")
 @click.pass_context
 @_handles_errors
 def backfill(ctx: click.Context, config_path: Path | None, since: str, until: str | None, streams: str | None) -> None:
@@ -176,13 +180,19 @@ def backfill(ctx: click.Context, config_path: Path | None, since: str, until: st
     _exit_for(_harvest(settings, mode))
 
 
+def _names(streams: str | None) -> tuple[str, ...] | None:
+    """`--streams a,b`: stream or table names of any enabled source (checked by the runner)."""
+    names = tuple(s.strip() for s in streams.split(",") if s.strip()) if streams else ()
+    if streams is not None and not names:
+        raise ConfigError("--streams names no stream: give stream or table names, comma-separated")
+    return names or None
+
+
 def _backfill_mode(since: str, until: str | None, streams: str | None) -> Backfill:
     try:
         start = parse_user_instant(since, what="--since")
         end = parse_user_instant(until, what="--until") if until else utc_now()
-        names = tuple(s.strip() for s in streams.split(",") if s.strip()) if streams else None
-        if names is not None:
-            parse_stream_names(list(names))
+        names = _names(streams)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if end <= start:
@@ -295,7 +305,7 @@ def call(ctx: click.Context, config_path: Path | None, action: str, params: tupl
       harvester call --config h.toml get_project_executions projectId=p1 from=2025-05-01T00:00:00.000Z to=2025-05-02T00:00:00.000Z limit=5
       harvester call --config h.toml add_member email=ada@example.com --yes
     """
-    from .client import MUTATING_ACTIONS, AbstraClient
+    from .sources.abstra.client import MUTATING_ACTIONS, AbstraClient
 
     settings = _settings(ctx, config_path)
     if action in MUTATING_ACTIONS and not yes:

@@ -23,11 +23,11 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from .errors import ConfigError
 from .planner import MAX_SLICE_DAYS
-from .streams import ALL_STREAMS, parse_stream_names
 from .timeutil import parse_duration, parse_user_instant
 
 __all__ = [
@@ -89,7 +89,7 @@ class AbstraSettings(_Strict):
 
 class HarvestSettings(_Strict):
     start: Instant = Field(default_factory=lambda: parse_user_instant("2025-01-01"))
-    streams: tuple[str, ...] = tuple(ALL_STREAMS)
+    streams: tuple[str, ...] | None = None  # stream or table names of any source; None: all
     lookback: Duration = timedelta(hours=2)
     slice_days: int = Field(default=MAX_SLICE_DAYS, ge=1, le=MAX_SLICE_DAYS)
     consumption_period_days: int = Field(default=1, ge=1, le=MAX_SLICE_DAYS)
@@ -98,10 +98,11 @@ class HarvestSettings(_Strict):
     requests_per_second: float = Field(default=0, ge=0)
     commit_rows: int = Field(default=5_000, ge=1)
 
+
     @field_validator("streams")
     @classmethod
-    def _known_streams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(s.name for s in parse_stream_names(list(value)))
+    def _unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(dict.fromkeys(value))
 
 
 class WarehouseSettings(_Strict):
@@ -124,15 +125,41 @@ class WarehouseSettings(_Strict):
 
 
 class Settings(_Strict):
-    abstra: AbstraSettings = AbstraSettings()
+    """Every section. A source is enabled by its section's presence; a config with no
+    source section at all means `[abstra]` with its defaults."""
+
+    abstra: AbstraSettings | None = None
     harvest: HarvestSettings = HarvestSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
 
+    @model_validator(mode="after")
+    def _default_source(self) -> Settings:
+        if not self.enabled_sections():
+            object.__setattr__(self, "abstra", AbstraSettings())
+        return self
+
+    def enabled_sections(self) -> list[str]:
+        """The source sections present, in registry order."""
+        return [name for name in _SOURCE_SECTIONS if getattr(self, name, None)]
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every token the run holds, for the log scrubber."""
+        tokens = (getattr(getattr(self, name), "token", None) for name in self.enabled_sections())
+        return tuple(t.get_secret_value() for t in tokens if t is not None)
+
+    def require_tokens(self) -> None:
+        """Each enabled source's token, or a ConfigError naming the variable to set."""
+        if self.abstra is not None:
+            self.require_token()
+
     def require_token(self) -> SecretStr:
-        """The token, or an AuthError-free ConfigError saying which variable to set."""
-        if self.abstra.token is None or not self.abstra.token.get_secret_value():
+        """The Abstra token, or a ConfigError saying which variable to set."""
+        if self.abstra is None or self.abstra.token is None or not self.abstra.token.get_secret_value():
             raise ConfigError(f"no API token: set the environment variable {TOKEN_ENV}")
         return self.abstra.token
+
+
+_SOURCE_SECTIONS = ("abstra",)
 
 
 def load_settings(
@@ -145,24 +172,19 @@ def load_settings(
     """
     env = os.environ if env is None else env
     data: dict[str, Any] = _read_toml(path) if path else {}
-    for section in ("abstra", *overrides):
+    for section in (*_SOURCE_SECTIONS, *overrides):
         if not isinstance(data.get(section, {}), dict):
             source = f"{path}: " if path else ""
             raise ConfigError(f"{source}{section}: must be a table ([{section}]), not a single value")
-    abstra = dict(data.get("abstra", {}))
-    if env.get(ENDPOINT_ENV):
-        abstra["endpoint"] = env[ENDPOINT_ENV]
-    if "token" in abstra:
-        raise ConfigError(f"[abstra] token: never put the token in a file; set {TOKEN_ENV}")
-    if env.get(TOKEN_ENV):
-        abstra["token"] = env[TOKEN_ENV]
-    data["abstra"] = abstra
+    if "abstra" in data or not any(name in data for name in _SOURCE_SECTIONS):
+        data["abstra"] = _with_env(dict(data.get("abstra", {})), "abstra", env, ENDPOINT_ENV, TOKEN_ENV)
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, path)) from None
+    _check_streams(settings)
     if path:
         warehouse = settings.warehouse
         update: dict[str, Any] = {}
@@ -173,6 +195,29 @@ def load_settings(
         if update:
             settings = settings.model_copy(update={"warehouse": warehouse.model_copy(update=update)})
     return settings
+
+
+def _check_streams(settings: Settings) -> None:
+    """Stream names are checked against the enabled sources' streams and tables."""
+    from .sources.registry import build_sources, resolve_streams
+
+    try:
+        resolve_streams(build_sources(settings), settings.harvest.streams)
+    except ConfigError as exc:
+        raise ConfigError(f"[harvest] streams: {exc}") from None
+
+
+def _with_env(section: dict[str, Any], name: str, env: Mapping[str, str], endpoint: str, token: str) -> dict[str, Any]:
+    """A source section with its endpoint and token taken from the environment.
+
+    The token is read from the environment only: a token in a file is an error."""
+    if "token" in section:
+        raise ConfigError(f"[{name}] token: never put the token in a file; set {token}")
+    if env.get(endpoint):
+        section["endpoint"] = env[endpoint]
+    if env.get(token):
+        section["token"] = env[token]
+    return section
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from .output import format_table
 from .runner import Incremental, RunReport, harvest
 from .simulator import SimConfig, run_in_thread
 from .simulator.config import DEFAULT_EVENTS_PER_DAY
-from .streams import TABLES
 from .timeutil import floor_day, utc_now
 
 __all__ = ["run_demo", "simulator_config"]
@@ -89,7 +88,7 @@ def _show(path: Path) -> None:
     from sinks import Warehouse
 
     with Warehouse.open_read_only(path) as warehouse:
-        counts = [(name, warehouse.query(f'select count(*) from "{name}"')[1][0][0]) for name in TABLES]
+        counts = [(name, warehouse.query(f'select count(*) from "{name}"')[1][0][0]) for name in warehouse.tables]
         print(format_table(["table", "rows"], counts), end="\n\n")
         for title, sql in EXAMPLE_QUERIES:
             columns, rows = warehouse.query(sql)

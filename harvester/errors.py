@@ -21,7 +21,14 @@ request headers.
 
 from __future__ import annotations
 
-import enum
+from state.errors import (
+    CheckpointError,
+    ConfigError,
+    ExitCode,
+    HarvestError,
+    RunLockedError,
+    SinkError,
+)
 
 __all__ = [
     "ActionError",
@@ -38,31 +45,6 @@ __all__ = [
     "WindowRefusedError",
     "first_harvest_error",
 ]
-
-
-class ExitCode(enum.IntEnum):
-    """What a scheduler sees. Documented in the README; do not renumber."""
-
-    OK = 0
-    PARTIAL = 1  # the run finished but some partitions failed; re-run to fill them
-    CONFIG = 2  # bad config or arguments; nothing was fetched
-    AUTH = 3  # the token is missing or refused
-    LOCKED = 4  # another run holds the warehouse; try later
-    INTERRUPTED = 130  # SIGINT / SIGTERM; everything committed so far is kept
-
-
-class HarvestError(Exception):
-    """Root of every deliberate error."""
-
-    exit_code: ExitCode = ExitCode.PARTIAL
-
-
-class ConfigError(HarvestError):
-    exit_code = ExitCode.CONFIG
-
-
-class RunLockedError(HarvestError):
-    exit_code = ExitCode.LOCKED
 
 
 class FetchError(HarvestError):
@@ -103,14 +85,6 @@ class TransientError(FetchError):
 
 class PagingError(FetchError):
     """The API's paging went wrong in a way retries cannot fix (a loop, a runaway chain)."""
-
-
-class SinkError(HarvestError):
-    pass
-
-
-class CheckpointError(HarvestError):
-    pass
 
 
 def first_harvest_error(exc: BaseException) -> HarvestError | None:

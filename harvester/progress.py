@@ -6,8 +6,15 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
 from .runner import NoProgress
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 __all__ = ["RichProgress", "terminal_progress"]
 

@@ -1,7 +1,11 @@
-"""A harvest run: plan, fetch concurrently, write through one writer, record the run.
+"""A harvest run: discover, plan, fetch concurrently, write through one writer, record the run.
 
-    lock ─ open warehouse ─ get_organization ─ plan ─ feeder ─(jobs)─▶ N workers ─(pages)─▶ writer
-                                                                                   └─ lake mirror
+    lock ─ open warehouse ─ discover (each source) ─ plan ─ feeder ─(jobs)─▶ N workers ─(pages)─▶ writer
+                                                                                        └─ lake mirror
+
+The runner knows no source by name: each enabled source (see `sources.registry`)
+discovers its scopes and snapshot jobs, plans its windowed partitions, and turns a
+partition into pages; the runner only schedules them and hands pages to the writer.
 
 One task group owns every task. The feeder registers partitions a chunk at a time and
 streams jobs (a partition chain or a snapshot call) to the workers over a bounded
@@ -17,7 +21,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,20 +33,26 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from sinks import Warehouse
 from state import RunLock
 
-from .client import AbstraClient, ConnectionNotFoundError
 from .config import Settings
-from .errors import AuthError, FetchError, HarvestError, SinkError, first_harvest_error
-from .fetch import Organization, fetch_organization, fetch_partition, fetch_snapshot
+from .errors import (
+    AuthError,
+    ConfigError,
+    FetchError,
+    HarvestError,
+    SinkError,
+    first_harvest_error,
+)
 from .pages import Checkpoint, PageWrite, SnapshotWrite
-from .planner import Partition, plan_backfill, plan_incremental
-from .streams import Scope, Stream, parse_stream_names
+from .planner import Partition
+from .sources.base import Discovery, Job, PlanRequest, RunContext, Source, Stream, Write
+from .sources.registry import build_sources, resolve_streams, tables_of
 from .timeutil import format_wire, utc_now
 
 __all__ = ["Backfill", "Incremental", "NoProgress", "Progress", "RunReport", "harvest"]
 
 log = structlog.get_logger("harvester.run")
 
-_FATAL = (AuthError, ConnectionNotFoundError, SinkError)
+_FATAL = (AuthError, ConfigError, SinkError)
 _REGISTER_CHUNK = 2000
 
 
@@ -53,11 +63,17 @@ class Backfill:
     start: datetime
     end: datetime
     streams: tuple[str, ...] | None = None
+    full: bool = False
 
 
 @dataclass(frozen=True)
 class Incremental:
-    """From each stream's high-water mark minus lookback to the run's start."""
+    """From each stream's high-water mark minus lookback to the run's start.
+
+    `full` asks sources to re-read what they would skip as unchanged."""
+
+    streams: tuple[str, ...] | None = None
+    full: bool = False
 
 
 class Progress(Protocol):
@@ -98,49 +114,41 @@ class RunReport:
         }
 
 
-Write = PageWrite | SnapshotWrite
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit a worker runs: a partition's chain or one snapshot call."""
-
-    stream: str
-    label: str
-    writes: Callable[[], AsyncIterator[Write]]
-
-
 async def harvest(
     settings: Settings,
     mode: Backfill | Incremental,
     *,
-    client: AbstraClient | None = None,
+    sources: Sequence[Source] | None = None,
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> RunReport:
     """Run one harvest to completion. Raises only for fatal errors (auth, config,
     warehouse); per-partition failures are reported in `RunReport.failures` and leave
-    their checkpoints in place for the next run."""
+    their checkpoints in place for the next run. `sources` defaults to the ones the
+    config enables; the runner closes only the sources it built."""
     now = now or utc_now()
     report = RunReport(uuid.uuid4().hex[:12], now)
+    own = sources is None
+    sources = list(build_sources(settings) if sources is None else sources)
     with RunLock(settings.warehouse.duckdb):
-        warehouse = Warehouse.open(settings.warehouse.duckdb, memory_limit=settings.warehouse.memory_limit)
+        warehouse = Warehouse.open(
+            settings.warehouse.duckdb, tables_of(sources), memory_limit=settings.warehouse.memory_limit
+        )
         try:
             await anyio.to_thread.run_sync(warehouse.start_run, report.run_id, _command(mode), now)
-            own_client = client is None
-            client = client or AbstraClient.from_settings(settings)
             try:
-                await _run(settings, mode, client, warehouse, report, now, progress or NoProgress())
+                await _run(settings, mode, sources, warehouse, report, now, progress or NoProgress())
             finally:
-                report.requests = client.requests
-                if own_client:
-                    await client.aclose()
+                report.requests = sum(s.requests for s in sources)
+                if own:
+                    with anyio.CancelScope(shield=True):
+                        for source in sources:
+                            await source.aclose()
         except BaseException as exc:
             error = first_harvest_error(exc)
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
             report.status = "interrupted" if cancelled and error is None else "failed"
-            if error is not None:
-                report.failures.append(str(error))
+            report.failures.append(str(error) if error is not None else f"{type(exc).__name__}: {exc}"[:500])
             with anyio.CancelScope(shield=True):
                 await _finish(warehouse, report)
             if error is not None and error is not exc:
@@ -188,95 +196,140 @@ async def _finish(warehouse: Warehouse, report: RunReport) -> None:
 def _command(mode: Backfill | Incremental) -> str:
     if isinstance(mode, Backfill):
         return f"backfill {format_wire(mode.start)} {format_wire(mode.end)}"
-    return "run"
+    return "run --full" if mode.full else "run"
 
 
 async def _run(
     settings: Settings,
     mode: Backfill | Incremental,
-    client: AbstraClient,
+    sources: Sequence[Source],
     warehouse: Warehouse,
     report: RunReport,
     now: datetime,
     progress: Progress,
 ) -> None:
-    names = mode.streams if isinstance(mode, Backfill) and mode.streams else settings.harvest.streams
-    streams = parse_stream_names(list(names))
-    org = await fetch_organization(client, now)
-    log.info("run.organization", projects=len(org.project_ids))
+    names = mode.streams or settings.harvest.streams
+    chosen = resolve_streams(sources, names)
     db = anyio.CapacityLimiter(1)  # the writer and the planner share one DuckDB connection
-    partitions = await anyio.to_thread.run_sync(
-        _plan, settings, mode, streams, org.project_ids, warehouse, now, limiter=db
+    ctx = RunContext(now, mode.full, _reader(warehouse, db))
+    found = await _discover_all(sources, chosen, ctx, report)
+    covered = await anyio.to_thread.run_sync(warehouse.covered_until, limiter=db)
+    pending = await anyio.to_thread.run_sync(warehouse.pending_partitions, limiter=db)
+    request = _request(settings, mode, now)
+    plans = {
+        s.name: _plan(s, found[s.name], chosen[s.name], request, covered, pending)
+        for s in sources
+        if s.name in found
+    }
+    snapshots = [job for d in found.values() for job in d.jobs]
+    log.info(
+        "run.plan",
+        partitions=sum(len(p) for p in plans.values()),
+        snapshots=len(snapshots),
+        sources=sorted(found),
+        start=format_wire(now),
     )
-    snapshots = list(_snapshot_jobs(client, streams, org, now))
-    log.info("run.plan", partitions=len(partitions), snapshots=len(snapshots), start=format_wire(now))
-    progress.planned(len(partitions) + len(snapshots))
+    progress.planned(sum(len(p) for p in plans.values()) + len(snapshots))
+    by_stream = {st.name: s for s in sources for st in s.streams}
+    partitions = [p for plan in plans.values() for p in plan]
     c = settings.harvest.concurrency
     writes_in, writes_out = anyio.create_memory_object_stream[Write](max_buffer_size=c)
     jobs_in, jobs_out = anyio.create_memory_object_stream[Job](max_buffer_size=c)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_writer, writes_out, warehouse, report, progress, settings.harvest.commit_rows, db)
-        tg.start_soon(
-            _feed, jobs_in, snapshots, partitions, client, warehouse, report, progress, settings.harvest.page_size, db
-        )
+        tg.start_soon(_feed, jobs_in, snapshots, partitions, by_stream, warehouse, report, progress, db)
         async with writes_in, jobs_out:
             async with anyio.create_task_group() as workers:
                 for _ in range(c):
                     workers.start_soon(_worker, jobs_out.clone(), writes_in.clone(), report, progress)
-    if any(s.scope is Scope.SNAPSHOT_PROJECT for s in streams) and not _failed_snapshots(report, streams):
-        for stream in streams:
-            if stream.scope is Scope.SNAPSHOT_PROJECT:
-                await anyio.to_thread.run_sync(
-                    warehouse.retire_snapshot_scopes, stream.tables[0], set(org.project_ids), now
-                )
+    await _retire(sources, found, report, warehouse, now, db)
 
 
-def _failed_snapshots(report: RunReport, streams: Sequence[Stream]) -> bool:
-    return any(report.errors[s.name] for s in streams if s.scope is Scope.SNAPSHOT_PROJECT)
+async def _discover_all(
+    sources: Sequence[Source], chosen: dict[str, list[Stream]], ctx: RunContext, report: RunReport
+) -> dict[str, Discovery]:
+    """Each source with chosen streams discovers, concurrently. A source that cannot
+    (its API is down) is reported and skipped; the others go on. Fatal errors (auth,
+    config, warehouse) end the run."""
+    found: dict[str, Discovery] = {}
+
+    async def one(source: Source) -> None:
+        with structlog.contextvars.bound_contextvars(source=source.name):
+            try:
+                found[source.name] = await source.discover(ctx, chosen[source.name])
+            except _FATAL:
+                raise
+            except FetchError as exc:
+                report.errors[source.name] += 1
+                report.failures.append(f"{source.name}: {exc}")
+                log.error("source.discover_failed", error=str(exc))
+
+    async with anyio.create_task_group() as tg:
+        for source in sources:
+            if chosen.get(source.name):
+                tg.start_soon(one, source)
+    return found
+
+
+def _reader(warehouse: Warehouse, db: anyio.CapacityLimiter) -> Any:
+    async def read(sql: str, params: Any) -> list[tuple[Any, ...]]:
+        return await anyio.to_thread.run_sync(functools.partial(warehouse.read, sql, params), limiter=db)
+
+    return read
+
+
+def _request(settings: Settings, mode: Backfill | Incremental, now: datetime) -> PlanRequest:
+    h = settings.harvest
+    if isinstance(mode, Backfill):
+        return PlanRequest(now, h.start, h.lookback, mode.start, mode.end)
+    return PlanRequest(now, h.start, h.lookback)
 
 
 def _plan(
-    settings: Settings,
-    mode: Backfill | Incremental,
+    source: Source,
+    discovery: Discovery,
     streams: Sequence[Stream],
-    project_ids: Sequence[str],
-    warehouse: Warehouse,
-    now: datetime,
+    request: PlanRequest,
+    covered: dict[tuple[str, str], datetime],
+    pending: Sequence[tuple[Partition, Checkpoint]],
 ) -> list[Partition]:
     """Backfill: the requested range, re-planned identically so a killed backfill
     resumes. Incremental: unfinished partitions of earlier runs first, then each scope
     from its high-water mark minus lookback up to `now`."""
-    h = settings.harvest
-    windowed = [s for s in streams if s.scope in (Scope.ORG, Scope.PROJECT, Scope.PROJECT_BATCH)]
-    if isinstance(mode, Backfill):
-        return plan_backfill(
-            windowed, mode.start, mode.end, project_ids,
-            slice_days=h.slice_days, consumption_days=h.consumption_period_days,
-        )
-    names = {s.name for s in windowed}
-    pending = [p for p, _ in warehouse.pending_partitions() if p.stream in names]
-    fresh = plan_incremental(
-        windowed,
-        project_ids,
-        warehouse.covered_until(),
-        default_start=h.start,
-        now=now,
-        lookback=h.lookback,
-        slice_days=h.slice_days,
-        consumption_days=h.consumption_period_days,
-    )
-    return list({p.key: p for p in (*pending, *fresh)}.values())
+    fresh = source.plan(discovery.scopes, streams, request, covered)
+    if request.is_backfill:
+        return fresh
+    names = {s.name for s in streams if s.windowed}
+    resumed = [p for p, _ in pending if p.stream in names]
+    return list({p.key: p for p in (*resumed, *fresh)}.values())
+
+
+async def _retire(
+    sources: Sequence[Source],
+    found: dict[str, Discovery],
+    report: RunReport,
+    warehouse: Warehouse,
+    now: datetime,
+    db: anyio.CapacityLimiter,
+) -> None:
+    """Mark removed the rows of scopes that are gone, for each source whose snapshot
+    reads all succeeded (a failed read must not make live rows look removed)."""
+    for source in sources:
+        discovery = found.get(source.name)
+        if discovery is None or any(report.errors[job.stream] for job in discovery.jobs):
+            continue
+        for table, live in discovery.retire:
+            await anyio.to_thread.run_sync(warehouse.retire_snapshot_scopes, table, live, now, limiter=db)
 
 
 async def _feed(
     jobs: ObjectSendStream[Job],
     snapshots: Sequence[Job],
     partitions: Sequence[Partition],
-    client: AbstraClient,
+    by_stream: dict[str, Source],
     warehouse: Warehouse,
     report: RunReport,
     progress: Progress,
-    page_size: int,
     db: anyio.CapacityLimiter,
 ) -> None:
     """Hand jobs to the workers: snapshots, then partitions registered a chunk at a
@@ -294,40 +347,11 @@ async def _feed(
                 if checkpoint.done:
                     progress.job_done()
                 else:
-                    await jobs.send(_partition_job(client, partition, checkpoint, page_size))
+                    await jobs.send(_partition_job(by_stream[partition.stream], partition, checkpoint))
 
 
-def _partition_job(client: AbstraClient, partition: Partition, checkpoint: Checkpoint, page_size: int) -> Job:
-    return Job(
-        partition.stream,
-        partition.label(),
-        lambda: fetch_partition(client, partition, checkpoint, page_size=page_size),
-    )
-
-
-def _snapshot_jobs(
-    client: AbstraClient, streams: Sequence[Stream], org: Organization, now: datetime
-) -> Iterator[Job]:
-    for stream in streams:
-        if stream.name == "organization":
-            yield Job(stream.name, "organization", lambda: _each(org.writes))
-        elif stream.scope is Scope.SNAPSHOT_ORG:
-            yield _snapshot_job(client, stream.name, None, now)
-        elif stream.scope is Scope.SNAPSHOT_PROJECT:
-            for pid in org.project_ids:
-                yield _snapshot_job(client, stream.name, pid, now)
-
-
-def _snapshot_job(client: AbstraClient, stream: str, project_id: str | None, now: datetime) -> Job:
-    async def writes() -> AsyncIterator[Write]:
-        yield await fetch_snapshot(client, stream, project_id, now)
-
-    return Job(stream, stream if project_id is None else f"{stream} project={project_id}", writes)
-
-
-async def _each(writes: Sequence[SnapshotWrite]) -> AsyncIterator[Write]:
-    for write in writes:
-        yield write
+def _partition_job(source: Source, partition: Partition, checkpoint: Checkpoint) -> Job:
+    return Job(partition.stream, partition.label(), lambda: source.pages(partition, checkpoint))
 
 
 async def _worker(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from state.partitions import wire_instant
+
 __all__ = [
     "floor_day",
     "format_wire",
@@ -36,11 +38,7 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def format_wire(instant: datetime) -> str:
-    """`2026-10-01T00:00:00.000Z`: what the API's `from`/`to` expect."""
-    utc = instant.astimezone(UTC)
-    # The year is padded by hand: strftime's %Y gives "999", not "0999", on glibc.
-    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+format_wire = wire_instant  # `2026-10-01T00:00:00.000Z`: what the APIs' `from`/`to` expect
 
 
 def parse_user_instant(text: str, *, what: str = "date") -> datetime:

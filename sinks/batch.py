@@ -14,30 +14,30 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from harvester.errors import SinkError
-from harvester.pages import Reject
-from harvester.streams import Kind, Table
+from state.errors import SinkError
 
-__all__ = ["CONSUMPTION_GROUP", "dedupe_rows", "reject_id", "reject_rows"]
+from .tables import FirstWins, ReplaceGroup, Table
+from .writes import Reject
+
+__all__ = ["dedupe_rows", "reject_id", "reject_rows"]
 
 Row = dict[str, Any]
 
-# A consumption reply covers one (project, period): a newer reply replaces all its rows.
-CONSUMPTION_GROUP = ("project_id", "period_start")
-
 
 def dedupe_rows(table: Table, batches: Iterable[Sequence[Row]]) -> list[Row]:
-    """One row per key, chosen by the table's rule, from batches in arrival order.
+    """One row per key, chosen by the table's merge rule, from batches in arrival order.
 
-    LOG: the first copy wins. EXECUTIONS and SNAPSHOT: the last copy wins.
-    CONSUMPTION: for each (project, period) the rows of the last batch that has it
-    (then the last copy per metric).
+    FirstWins: the first copy wins. NewestWins and Snapshot: the last copy wins.
+    ReplaceGroup: for each group the rows of the last batch that has it (then the
+    last copy per key).
     """
-    if table.kind is Kind.LOG:
-        return _first_per_key(table, batches)
-    if table.kind is Kind.CONSUMPTION:
-        return _last_group(table, batches)
-    return _last_per_key(table, batches)
+    match table.merge:
+        case FirstWins():
+            return _first_per_key(table, batches)
+        case ReplaceGroup(columns):
+            return _last_group(table, columns, batches)
+        case _:
+            return _last_per_key(table, batches)
 
 
 def _key_reader(table: Table, columns: Sequence[str]) -> Callable[[Row], Hashable]:
@@ -89,8 +89,8 @@ def _last_per_key(table: Table, batches: Iterable[Sequence[Row]]) -> list[Row]:
     return list(latest.values())
 
 
-def _last_group(table: Table, batches: Iterable[Sequence[Row]]) -> list[Row]:
-    group_of = _key_reader(table, CONSUMPTION_GROUP)
+def _last_group(table: Table, group: Sequence[str], batches: Iterable[Sequence[Row]]) -> list[Row]:
+    group_of = _key_reader(table, group)
     key = _key_reader(table, table.key)
     groups: dict[Hashable, dict[Hashable, Row]] = {}
     for rows in batches:

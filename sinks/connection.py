@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from harvester.errors import ConfigError, RunLockedError, SinkError
+from state.errors import ConfigError, RunLockedError, SinkError
 
 __all__ = ["connect", "one_line", "parse_size", "size_setting"]
 

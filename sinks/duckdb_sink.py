@@ -9,7 +9,7 @@ file read-only, which DuckDB refuses while a writer has it open.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -19,18 +19,19 @@ from typing import Any, Self, TypeVar
 import duckdb
 import orjson
 
-from harvester.errors import CheckpointError, SinkError
-from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
-from harvester.planner import Partition
-from harvester.streams import TABLES, Kind, Table
 from state import checkpoints, runs
+from state.errors import CheckpointError, SinkError
+from state.partitions import Checkpoint, Partition
 
 from . import merge
 from .batch import dedupe_rows, reject_rows
+from .catalog import load_catalog
 from .connection import connect, one_line, parse_size, size_setting
 from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
 from .status import run_read_only, table_status
+from .tables import Table
+from .writes import PageWrite, SnapshotWrite
 
 __all__ = [
     "DEFAULT_CHECKPOINT_THRESHOLD",
@@ -72,6 +73,7 @@ class Warehouse:
         self._threads = threads
         self._limit_now = memory_limit  # the configured limit, or a raised one during a retry
         self._limit_set = memory_limit  # what DuckDB has now
+        self.tables: dict[str, Table] = {}  # the specs recorded in the file (`_tables`)
 
     # ---- opening and closing -------------------------------------------------
 
@@ -79,12 +81,16 @@ class Warehouse:
     def open(
         cls,
         path: Path,
+        tables: Iterable[Table] = (),
         *,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
         threads: int = DEFAULT_WRITER_THREADS,
         checkpoint_threshold: str = DEFAULT_CHECKPOINT_THRESHOLD,
     ) -> Warehouse:
-        """Open (creating if needed) the file, its tables and state tables, for writing.
+        """Open (creating if needed) the file, `tables` and the state tables, for writing.
+
+        `tables` are created or migrated and recorded in the file's catalog; tables
+        recorded by earlier runs stay writable and readable.
 
         Why these defaults: one DuckDB thread, because the writer's batches are small
         and each extra thread reserves a 32 MB JSON read buffer; a 64 MB checkpoint
@@ -106,7 +112,9 @@ class Warehouse:
         )
         warehouse = cls(con, path, read_only=False, memory_limit=limit, stager=None, threads=threads)
         try:
-            warehouse._atomically(f"creating the schema of {path}", ensure_schema)
+            specs = list(tables)
+            warehouse._atomically(f"creating the schema of {path}", lambda con: ensure_schema(con, specs))
+            warehouse.tables = warehouse._read("reading the table catalog", load_catalog)
             warehouse._stager = Stager(choose_stage_root(path))
         except BaseException:
             warehouse.close()
@@ -120,7 +128,13 @@ class Warehouse:
         if not path.is_file():
             raise SinkError(f"no warehouse at {path}: run `harvester run` or `harvester backfill` first")
         con = connect(path, read_only=True, memory_limit=memory_limit, threads=None)
-        return cls(con, path, read_only=True, memory_limit=parse_size(memory_limit), stager=None)
+        warehouse = cls(con, path, read_only=True, memory_limit=parse_size(memory_limit), stager=None)
+        try:
+            warehouse.tables = warehouse._read("reading the table catalog", load_catalog)
+        except BaseException:
+            warehouse.close()
+            raise
+        return warehouse
 
     def close(self) -> None:
         """Close the connection and remove the stage directory; safe to call twice."""
@@ -149,8 +163,7 @@ class Warehouse:
     def commit_pages(self, writes: Sequence[PageWrite]) -> None:
         """Commit a coalesced batch of pages (rows, rejects, checkpoints) in ONE transaction.
 
-        Rules by table kind: LOG keeps the first copy of an id; EXECUTIONS keeps the
-        newest; CONSUMPTION replaces all rows of each (project, period) in the batch.
+        Each table's merge rule decides which copy of a key stays (see `sinks.tables`).
         On any failure nothing of the batch stays and SinkError is raised.
         """
         if not writes:
@@ -158,10 +171,10 @@ class Warehouse:
         self._writable()
         by_table: dict[str, list[PageWrite]] = {}
         for write in writes:
-            _check_page(write)
+            self._check_page(write)
             by_table.setdefault(write.table, []).append(write)
         batches = {
-            name: dedupe_rows(TABLES[name], [w.rows for w in group]) for name, group in by_table.items()
+            name: dedupe_rows(self.tables[name], [w.rows for w in group]) for name, group in by_table.items()
         }
         rejects = [r for w in writes for r in reject_rows(w.rejects, w.partition.key)]
         advances = [(w.partition, w.checkpoint) for w in writes]
@@ -169,7 +182,7 @@ class Warehouse:
         def body(con: duckdb.DuckDBPyConnection) -> None:
             for name, rows in batches.items():
                 if rows:
-                    table = TABLES[name]
+                    table = self.tables[name]
                     with self._staged(rows, input_columns(table)):
                         merge.merge_windowed(con, table, _STAGE)
             self._merge_rejects(rejects)
@@ -182,13 +195,14 @@ class Warehouse:
     def commit_snapshot(self, write: SnapshotWrite) -> None:
         """Merge the complete current rows of one scope of a snapshot table, in ONE transaction."""
         self._writable()
-        table = _snapshot_table(write.table, per_project=bool(write.scope))
+        table = self._snapshot_table(write.table, scoped=bool(write.scope))
         rows = dedupe_rows(table, [write.rows])
         if write.scope:
-            strays = {r.get("project_id") for r in rows} - {write.scope}
+            column = table.scope_column
+            strays = {r.get(column) for r in rows} - {write.scope}
             if strays:
                 raise SinkError(
-                    f"snapshot of {table.name} for project {write.scope} has rows of project "
+                    f"snapshot of {table.name} for {column} {write.scope} has rows of {column} "
                     f"{min(map(str, strays))}"
                 )
         rejects = reject_rows(write.rejects)
@@ -204,11 +218,12 @@ class Warehouse:
         self._atomically(f"merging the {table.name} snapshot {write.scope or '(org)'}", body)
 
     def retire_snapshot_scopes(self, table: str, live_scopes: set[str], seen_at: datetime) -> int:
-        """Mark removed the live rows of projects no longer in the organization; return how many."""
+        """Mark removed the live rows of scopes that no longer exist (projects that left
+        the organization, automations purged); return how many."""
         self._writable()
-        spec = _snapshot_table(table, per_project=True)
+        spec = self._snapshot_table(table, scoped=True)
         return self._atomically(
-            f"retiring projects that left {table}",
+            f"retiring scopes that left {table}",
             lambda con: merge.retire_scopes(con, spec, sorted(live_scopes), seen_at),
         )
 
@@ -252,9 +267,14 @@ class Warehouse:
 
     # ---- reading -------------------------------------------------------------
 
+    def read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of one query the harvester itself wrote (sources reading their stored
+        state); user SQL goes through `query`, which is checked read-only."""
+        return self._read("reading stored state", lambda con: con.execute(sql, dict(params or {})).fetchall())
+
     def status(self, now: datetime) -> list[dict[str, Any]]:
         """One dict per table (see `sinks.status.table_status`)."""
-        return self._read("reading the status", lambda con: table_status(con, now))
+        return self._read("reading the status", lambda con: table_status(con, now, self.tables.values()))
 
     def query(self, sql: str, *, max_rows: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a read-only query (read-only warehouses only); return column names and rows."""
@@ -371,27 +391,25 @@ class Warehouse:
         yield  # on failure the transaction is aborted: `_atomically` restores the limit
         self._set_memory_limit(self._limit_now)
 
+    def _check_page(self, write: PageWrite) -> None:
+        table = self.tables.get(write.table)
+        if table is None or table.is_snapshot:
+            raise SinkError(f"page for {write.partition.label()} targets {write.table!r}, not a windowed table")
+        if write.checkpoint.partition_key != write.partition.key:
+            raise CheckpointError(
+                f"checkpoint for {write.checkpoint.partition_key} rides on a page of partition "
+                f"{write.partition.key} ({write.partition.label()})"
+            )
+
+    def _snapshot_table(self, name: str, *, scoped: bool) -> Table:
+        table = self.tables.get(name)
+        if table is None or not table.is_snapshot:
+            raise SinkError(f"{name!r} is not a snapshot table")
+        if scoped and table.scope_column is None:
+            raise SinkError(f"{name} is one snapshot for the whole table: it has no scopes")
+        return table
+
     def _merge_rejects(self, rejects: list[dict[str, Any]]) -> None:
         if rejects:
             with self._staged(rejects, _REJECT_INPUT):
                 merge.merge_rejects(self._connection(), _STAGE)
-
-
-def _check_page(write: PageWrite) -> None:
-    table = TABLES.get(write.table)
-    if table is None or table.kind is Kind.SNAPSHOT:
-        raise SinkError(f"page for {write.partition.label()} targets {write.table!r}, not a windowed table")
-    if write.checkpoint.partition_key != write.partition.key:
-        raise CheckpointError(
-            f"checkpoint for {write.checkpoint.partition_key} rides on a page of partition "
-            f"{write.partition.key} ({write.partition.label()})"
-        )
-
-
-def _snapshot_table(name: str, *, per_project: bool) -> Table:
-    table = TABLES.get(name)
-    if table is None or table.kind is not Kind.SNAPSHOT:
-        raise SinkError(f"{name!r} is not a snapshot table")
-    if per_project and "project_id" not in table.column_names:
-        raise SinkError(f"{name} is organization-wide: it has no per-project scopes")
-    return table

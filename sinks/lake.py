@@ -41,9 +41,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
-from harvester.errors import ConfigError, RunLockedError, SinkError
-from harvester.timeutil import utc_now
+from state.errors import ConfigError, RunLockedError, SinkError
 
+from .catalog import load_catalog
 from .duckdb_sink import DEFAULT_MEMORY_LIMIT, parse_size
 from .lake_fs import LakeFS
 from .lake_manifest import (
@@ -58,10 +58,10 @@ from .lake_manifest import (
     plan_partitions,
 )
 from .lake_read import lake_connection, query_lake
-from .lake_schema import LAKE_TABLES, LakeTable, lake_table
+from .lake_schema import LakeTable, lake_table, lake_tables
 from .schema import existing_tables, quote_ident
 
-__all__ = ["LAKE_TABLES", "ROW_GROUP_ROWS", "LakeTable", "lake_connection", "lake_table", "mirror", "query_lake"]
+__all__ = ["ROW_GROUP_ROWS", "LakeTable", "lake_connection", "lake_table", "lake_tables", "mirror", "query_lake"]
 
 log = structlog.get_logger("harvester.lake")
 
@@ -91,20 +91,27 @@ def mirror(
     that range, plus the snapshot tables. Raises SinkError (storage, warehouse),
     ConfigError (bad table, range or root), RunLockedError (warehouse open for writing).
     """
-    specs = [lake_table(name) for name in dict.fromkeys(tables or LAKE_TABLES)]
     forced = _forcing(full, since, until)
     lake = LakeFS.open(root)
     rewritten: dict[str, int] = {}
     started = time.perf_counter()
     with _warehouse(Path(warehouse_path), memory_limit) as con:
         present = existing_tables(con)
-        for spec in specs:
+        for spec in _chosen(lake_tables(load_catalog(con).values()), tables):
             with structlog.contextvars.bound_contextvars(table=spec.name):
                 rewritten[spec.name] = _mirror_table(con, lake, spec, present.get(spec.name, set()), forced)
     log.info(
         "lake.mirror", root=root, partitions=sum(rewritten.values()), seconds=round(time.perf_counter() - started, 3)
     )
     return rewritten
+
+
+def _chosen(layouts: dict[str, LakeTable], names: Sequence[str] | None) -> list[LakeTable]:
+    """The layouts of `names` (None: every table the warehouse records, and `_rejects`)."""
+    unknown = [n for n in names or () if n not in layouts]
+    if unknown:
+        raise ConfigError(f"unknown table {unknown[0]!r}: choose from {', '.join(layouts)}")
+    return [layouts[n] for n in dict.fromkeys(names or layouts)]
 
 
 def _mirror_table(
@@ -127,7 +134,7 @@ def _mirror_table(
     for key in plan.rewrite:
         manifest, written = _rewrite_partition(con, lake, spec, key, current[key], manifest, have)
         rows += written
-    manifest = replace(manifest, columns=spec.columns, synced_at=_iso(utc_now()))
+    manifest = replace(manifest, columns=spec.columns, synced_at=_iso(datetime.now(UTC)))
     lake.write_manifest(manifest)
     data, temp = lake.list_files(spec.name)
     lake.delete_files(spec.name, (data - manifest.files()) | temp)
@@ -184,7 +191,9 @@ def _summarise(con: duckdb.DuckDBPyConnection, spec: LakeTable, have: set[str]) 
     if spec.day_column is None:
         row = _fetch(con, f"SELECT {measures} FROM {table}")[0]
         return {FLAT: Summary(int(row[0]), _hex(row[1]), row[2])} if row[0] else {}
-    day = f"CAST(timezone('UTC', {quote_ident(spec.day_column)}) AS DATE)"
+    column = quote_ident(spec.day_column)
+    is_date = dict(spec.columns).get(spec.day_column) == "DATE"
+    day = column if is_date else f"CAST(timezone('UTC', {column}) AS DATE)"
     rows = _fetch(con, f"SELECT {day} AS day, {measures} FROM {table} GROUP BY day")
     return {day_partition(d): Summary(int(n), _hex(fp), newest) for d, n, fp, newest in rows}
 

@@ -24,6 +24,7 @@ overrides the endpoint; credentials and region come from the usual AWS variables
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -34,12 +35,20 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from harvester.errors import ConfigError, SinkError
+from state.errors import ConfigError, SinkError
 
 from .lake_manifest import FLAT, MANIFEST_NAME, Manifest, is_file_name, is_partition
-from .lake_schema import LAKE_TABLES
 
-__all__ = ["LAKE_TABLES", "LakeFS"]
+__all__ = ["LakeFS", "is_table_name"]
+
+_TABLE_NAME = re.compile(r"^_?[a-z][a-z0-9_]*$")
+
+
+def is_table_name(name: str) -> bool:
+    """A name the warehouse could give a table: lower-case letters, digits, underscores.
+
+    Checked before any path is built, so no table name can climb out of the lake."""
+    return bool(_TABLE_NAME.fullmatch(name))
 
 _LOCAL_FILE = "part.parquet"
 
@@ -87,7 +96,7 @@ class LakeFS:
 
     def path(self, table: str, partition: str = FLAT, name: str = "") -> str:
         """`<base>/<table>[/<partition>][/<name>]`, refusing any segment the lake does not write."""
-        if table not in LAKE_TABLES:
+        if not is_table_name(table):
             raise SinkError(f"refusing lake path: {table!r} is not a table name")
         if not is_partition(partition):
             raise SinkError(f"refusing lake path: {partition!r} is not a date=YYYY-MM-DD partition")
@@ -130,6 +139,21 @@ class LakeFS:
             if isinstance(exc, OSError):
                 raise SinkError(f"cannot write {self.display(table, partition, name)}: {_one_line(exc)}") from exc
             raise
+
+    def tables(self) -> list[str]:
+        """The tables the lake holds: top-level folders with a table's name and a manifest."""
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True))
+        except OSError as exc:
+            raise SinkError(f"cannot list the lake {self.base}: {_one_line(exc)}") from exc
+        names = sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory and is_table_name(i.base_name))
+        return [n for n in names if self.exists(self.path(n, FLAT, MANIFEST_NAME))]
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self.fs.get_file_info(path).type == pafs.FileType.File
+        except OSError as exc:
+            raise SinkError(f"cannot read {path}: {_one_line(exc)}") from exc
 
     def list_files(self, table: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
         """(data files, temp files) under a table, as (partition, name); other files are ignored."""

@@ -11,12 +11,12 @@ from typing import Any
 import duckdb
 import pyarrow.dataset as ds
 
-from harvester.errors import SinkError
+from state.errors import SinkError
 
 from .duckdb_sink import DEFAULT_MEMORY_LIMIT, parse_size
 from .lake_fs import LakeFS
 from .lake_manifest import Manifest, ManifestError
-from .lake_schema import LAKE_TABLES, LakeTable, lake_table
+from .lake_schema import LakeTable
 from .schema import quote_ident
 from .status import run_read_only
 
@@ -36,14 +36,14 @@ def lake_connection(root: str, *, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> d
     con = duckdb.connect(":memory:", config={"memory_limit": f"{parse_size(memory_limit)}B"})
     try:
         con.execute("SET TimeZone = 'UTC'")
-        for name in LAKE_TABLES:
-            spec = lake_table(name)
+        for name in lake.tables():
             try:
                 manifest = lake.read_manifest(name) or Manifest(name)
             except ManifestError as exc:
                 raise SinkError(
                     f"{lake.display(name)}: the manifest is not readable ({exc}); run `harvester export --full`"
                 ) from exc
+            spec = LakeTable(name, manifest.columns, (), None, (), "")
             paths = [lake.path(name, key, f) for key, s in sorted(manifest.partitions.items()) for f in s.files]
             _create_view(con, lake, spec, paths)
     except BaseException:

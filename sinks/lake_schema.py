@@ -1,23 +1,21 @@
 """Which tables the lake holds and how each is laid out: partitioning, Arrow schema, fingerprint.
 
 Column types follow the warehouse: TIMESTAMPTZ as `timestamp[us, tz=UTC]`, JSON as
-UTF-8 text (`string`), DOUBLE as `double`, BOOLEAN as `bool`, VARCHAR as `string`.
+UTF-8 text (`string`), DOUBLE as `double`, BOOLEAN as `bool`, VARCHAR as `string`,
+BIGINT as `int64`, DATE as `date32`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from harvester.errors import ConfigError
-from harvester.streams import TABLES, Kind
-
 from .schema import REJECTS_COLUMNS, REJECTS_TABLE
+from .tables import Table
 
-__all__ = ["LAKE_TABLES", "LakeTable", "lake_table"]
-
-LAKE_TABLES: tuple[str, ...] = (*TABLES, REJECTS_TABLE)
+__all__ = ["LakeTable", "lake_table", "lake_tables"]
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -25,8 +23,9 @@ _ARROW_TYPES = {
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
+    "BIGINT": pa.int64(),
+    "DATE": pa.date32(),
 }
-_DAY_COLUMN = {Kind.LOG: "created_at", Kind.EXECUTIONS: "created_at", Kind.CONSUMPTION: "period_start"}
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,18 @@ class LakeTable:
         return pa.schema([pa.field(c, _ARROW_TYPES[t]) for c, t in self.columns])
 
 
-def lake_table(name: str) -> LakeTable:
-    """The layout of `name` (a registry table or `_rejects`); ConfigError for anything else."""
-    if name == REJECTS_TABLE:
-        cols = REJECTS_COLUMNS
-        return LakeTable(name, cols, ("id",), None, tuple(c for c, _ in cols), "rejected_at")
-    table = TABLES.get(name)
-    if table is None:
-        raise ConfigError(f"unknown table {name!r}: choose from {', '.join(LAKE_TABLES)}")
+def lake_table(table: Table) -> LakeTable:
+    """How a warehouse table is laid out: by the UTC day of its `day_column`, else flat."""
     cols = tuple((c.name, c.sql_type) for c in table.columns)
-    if table.kind is Kind.SNAPSHOT:
-        return LakeTable(name, cols, table.key, None, tuple(c for c, _ in cols), "last_seen_at")
-    return LakeTable(name, cols, table.key, _DAY_COLUMN[table.kind], (*table.key, "harvested_at"), "harvested_at")
+    if table.is_snapshot or table.day_column is None:
+        return LakeTable(table.name, cols, table.key, None, tuple(c for c, _ in cols), table.newest_column or "harvested_at")
+    return LakeTable(table.name, cols, table.key, table.day_column, (*table.key, "harvested_at"), "harvested_at")
+
+
+def lake_tables(tables: Iterable[Table]) -> dict[str, LakeTable]:
+    """The lake layout of every data table, plus `_rejects`, by name."""
+    layouts = {t.name: lake_table(t) for t in tables}
+    layouts[REJECTS_TABLE] = LakeTable(
+        REJECTS_TABLE, REJECTS_COLUMNS, ("id",), None, tuple(c for c, _ in REJECTS_COLUMNS), "rejected_at"
+    )
+    return layouts

@@ -1,4 +1,4 @@
-"""The SQL that merges a staged, already-deduplicated batch into a table, one rule per kind.
+"""The SQL that merges a staged, already-deduplicated batch into a table, one per merge rule.
 
 Every function runs inside the caller's transaction and reads the batch from a
 temp table (`stage`). There are no primary keys: uniqueness comes from anti-joins,
@@ -12,10 +12,8 @@ from datetime import datetime
 
 import duckdb
 
-from harvester.streams import Kind, Table
-
-from .batch import CONSUMPTION_GROUP
 from .schema import HARVESTED_COLUMN, REJECTS_TABLE, input_columns, quote_ident
+from .tables import FirstWins, NewestWins, ReplaceGroup, Table
 
 _MARGIN = "INTERVAL 1 DAY"
 
@@ -28,37 +26,39 @@ __all__ = [
 
 
 def merge_windowed(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> None:
-    """Merge a LOG, EXECUTIONS or CONSUMPTION batch; `harvested_at` = the transaction's now()."""
-    if table.kind is Kind.LOG:
-        _insert_absent(con, table, stage)
-    elif table.kind is Kind.EXECUTIONS:
-        _delete_matching(con, table.name, stage, table.key)
-        _insert_all(con, table, stage)
-    elif table.kind is Kind.CONSUMPTION:
-        _delete_matching(con, table.name, stage, CONSUMPTION_GROUP, distinct=True)
-        _insert_all(con, table, stage)
-    else:
-        raise ValueError(f"{table.name} is a {table.kind.value} table, not a windowed one")
+    """Merge a batch by the table's rule; `harvested_at` = the transaction's now()."""
+    match table.merge:
+        case FirstWins():
+            _insert_absent(con, table, stage)
+        case NewestWins():
+            _delete_matching(con, table.name, stage, table.key)
+            _insert_all(con, table, stage)
+        case ReplaceGroup(columns):
+            _delete_matching(con, table.name, stage, columns, distinct=True)
+            _insert_all(con, table, stage)
+        case _:
+            raise ValueError(f"{table.name} is a snapshot table, not a windowed one")
 
 
 def _insert_absent(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> None:
     """Insert only keys not stored yet: the first copy of an immutable entry stays.
 
-    When every staged row has a `created_at`, the probe is narrowed to the batch's
-    time range widened by a day: the constant range lets DuckDB's zone maps skip old
+    When every staged row has a `day_column` (a timestamp), the probe is narrowed to
+    the batch's time range widened by a day: the constant range lets DuckDB's zone maps skip old
     row groups, so the cost stays flat as the table grows. This relies on a log
     entry's `created_at` never moving by more than that day between fetches of it
     (it is immutable in the API). Bounds travel as text so no value is converted
     through Python.
     """
     narrow, params = "", {}
-    if "created_at" in table.column_names:
+    day = _timestamp_day_column(table)
+    if day:
         lo, hi, nulls = con.execute(
-            f"SELECT (min(created_at) - {_MARGIN})::VARCHAR, (max(created_at) + {_MARGIN})::VARCHAR, "
-            f"count(*) - count(created_at) FROM {stage}"
+            f"SELECT (min({day}) - {_MARGIN})::VARCHAR, (max({day}) + {_MARGIN})::VARCHAR, "
+            f"count(*) - count({day}) FROM {stage}"
         ).fetchone() or (None, None, 1)
         if not nulls and lo is not None:
-            narrow = " AND o.created_at BETWEEN $lo::TIMESTAMPTZ AND $hi::TIMESTAMPTZ"
+            narrow = f" AND o.{day} BETWEEN $lo::TIMESTAMPTZ AND $hi::TIMESTAMPTZ"
             params = {"lo": lo, "hi": hi}
     cols = _cols(table)
     con.execute(
@@ -68,6 +68,14 @@ def _insert_absent(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> 
         f"WHERE {_match(table.key, 'o', 'n')}{narrow})",
         params,
     )
+
+
+def _timestamp_day_column(table: Table) -> str | None:
+    """The quoted day column when it is a timestamp (the narrowing compares instants)."""
+    types = {c.name: c.sql_type for c in table.columns}
+    if table.day_column and types.get(table.day_column) == "TIMESTAMPTZ":
+        return quote_ident(table.day_column)
+    return None
 
 
 def _delete_matching(
@@ -125,8 +133,9 @@ def merge_snapshot(
             params,
         )
     where = "o.removed_at IS NULL"
-    if scope:
-        where += " AND o.project_id = $scope"
+    scope_column = table.scope_column
+    if scope and scope_column:
+        where += f" AND o.{quote_ident(scope_column)} = $scope"
         params = {**params, "scope": scope}
     if stage is not None:
         where += f" AND NOT EXISTS (SELECT 1 FROM {stage} AS n WHERE {_match(table.key, 'o', 'n')})"
@@ -136,11 +145,12 @@ def merge_snapshot(
 def retire_scopes(
     con: duckdb.DuckDBPyConnection, table: Table, live_scopes: Sequence[str], seen_at: datetime
 ) -> int:
-    """Mark removed every live row whose project is not among `live_scopes`; return the count."""
+    """Mark removed every live row whose scope is not among `live_scopes`; return the count."""
+    column = quote_ident(table.scope_column or "")
     row = con.execute(
         f"UPDATE {quote_ident(table.name)} SET removed_at = $seen "
         "WHERE removed_at IS NULL "
-        "AND (project_id IS NULL OR NOT list_contains($live::VARCHAR[], project_id))",
+        f"AND ({column} IS NULL OR NOT list_contains($live::VARCHAR[], {column}))",
         {"seen": seen_at, "live": list(live_scopes)},
     ).fetchone()
     return int(row[0]) if row else 0

@@ -1,4 +1,4 @@
-"""The warehouse's DDL, derived from `harvester.streams.TABLES` plus the state tables.
+"""The warehouse's DDL, derived from the sources' table specs plus the state tables.
 
 No table declares a primary key or index: an ART index makes memory grow with the
 row count and slows inserts, and the single writer deduplicates with anti-joins
@@ -8,13 +8,15 @@ existing table; nothing is dropped or retyped, so an older file keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import duckdb
 
-from harvester.streams import TABLES, Table
 from state.checkpoints import PARTITIONS_COLUMNS, PARTITIONS_TABLE
 from state.runs import RUNS_COLUMNS, RUNS_TABLE
+
+from .catalog import TABLES_COLUMNS, TABLES_TABLE, store_catalog
+from .tables import Table
 
 __all__ = [
     "REJECTS_COLUMNS",
@@ -56,12 +58,13 @@ def input_columns(table: Table) -> tuple[ColumnSpec, ...]:
     return tuple((c.name, c.sql_type) for c in table.columns if c.name not in _WRITER_COLUMNS)
 
 
-def all_table_specs() -> dict[str, tuple[ColumnSpec, ...]]:
-    """Every table the warehouse file holds, data and state, by name."""
-    specs = {name: tuple((c.name, c.sql_type) for c in t.columns) for name, t in TABLES.items()}
+def all_table_specs(tables: Iterable[Table]) -> dict[str, tuple[ColumnSpec, ...]]:
+    """Every table the warehouse file holds, data (`tables`) and state, by name."""
+    specs = {t.name: tuple((c.name, c.sql_type) for c in t.columns) for t in tables}
     specs[REJECTS_TABLE] = REJECTS_COLUMNS
     specs[PARTITIONS_TABLE] = PARTITIONS_COLUMNS
     specs[RUNS_TABLE] = RUNS_COLUMNS
+    specs[TABLES_TABLE] = TABLES_COLUMNS
     return specs
 
 
@@ -82,14 +85,15 @@ def existing_tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     return found
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
+def ensure_schema(con: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> list[str]:
     """Create missing tables and add missing columns; return the statements run.
 
     The caller runs this inside a transaction so a half-migrated file cannot exist.
     """
+    tables = list(tables)
     present = existing_tables(con)
     applied: list[str] = []
-    for name, columns in all_table_specs().items():
+    for name, columns in all_table_specs(tables).items():
         if name not in present:
             statements = [create_table_sql(name, columns)]
         else:
@@ -101,4 +105,5 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
         for sql in statements:
             con.execute(sql)
             applied.append(sql)
+    store_catalog(con, tables)
     return applied

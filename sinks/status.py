@@ -6,32 +6,25 @@ does not exist yet reads as empty rather than failing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from harvester.errors import SinkError
-from harvester.streams import ALL_STREAMS, TABLES, Kind, Table
 from state.checkpoints import PARTITIONS_TABLE
+from state.errors import SinkError
 from state.runs import RUNS_TABLE, last_run
 
 from .connection import one_line
 from .schema import REJECTS_TABLE, existing_tables, quote_ident
+from .tables import Table, merge_name
 
 __all__ = ["READ_ONLY_STATEMENTS", "check_read_only_sql", "run_read_only", "table_status"]
 
 READ_ONLY_STATEMENTS = frozenset(
     {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.PRAGMA}
 )
-
-_NEWEST_COLUMN = {
-    Kind.LOG: "created_at",
-    Kind.EXECUTIONS: "created_at",
-    Kind.CONSUMPTION: "period_end",
-    Kind.SNAPSHOT: "last_seen_at",
-}
-
 
 def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse anything but SELECT / EXPLAIN / PRAGMA before running it.
@@ -51,8 +44,11 @@ def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             raise SinkError(f"`sql` runs read-only queries (SELECT, EXPLAIN, PRAGMA); refused {kind}")
 
 
-def table_status(con: duckdb.DuckDBPyConnection, now: datetime) -> list[dict[str, Any]]:
+def table_status(con: duckdb.DuckDBPyConnection, now: datetime, tables: Iterable[Table]) -> list[dict[str, Any]]:
     """Per table: rows, newest instant, how far its stream is complete, pending chains, last run.
+
+    A table's partitions and rejects are those of the stream of the same name (a
+    windowed stream feeds the table it is named after).
 
     `covered_until` is the instant before which every planned window of the stream
     is fetched, for every scope: per scope the start of its earliest pending
@@ -63,15 +59,14 @@ def table_status(con: duckdb.DuckDBPyConnection, now: datetime) -> list[dict[str
     coverage = _stream_coverage(con) if PARTITIONS_TABLE in present else {}
     rejects = _rejects_by_stream(con) if REJECTS_TABLE in present else {}
     result = []
-    for name, table in TABLES.items():
-        stream = _stream_of(name)
+    for table in tables:
+        name = stream = table.name
         covered, pending = coverage.get(stream, (None, 0))
         rows, removed, newest = _table_counts(con, table) if name in present else (0, None, None)
         result.append(
             {
                 "table": name,
-                "kind": table.kind.value,
-                "stream": stream,
+                "kind": merge_name(table.merge),
                 "rows": rows,
                 "removed": removed,
                 "newest": newest,
@@ -87,16 +82,9 @@ def table_status(con: duckdb.DuckDBPyConnection, now: datetime) -> list[dict[str
     return result
 
 
-def _stream_of(table: str) -> str:
-    for stream in ALL_STREAMS.values():
-        if table in stream.tables:
-            return stream.name
-    return table
-
-
 def _table_counts(con: duckdb.DuckDBPyConnection, table: Table) -> tuple[int, int | None, Any]:
-    newest = quote_ident(_NEWEST_COLUMN[table.kind])
-    removed = "count(removed_at)" if table.kind is Kind.SNAPSHOT else "NULL"
+    newest = quote_ident(table.newest_column or "harvested_at")
+    removed = "count(removed_at)" if table.is_snapshot else "NULL"
     row = con.execute(
         f"SELECT count(*), {removed}, max({newest}) FROM {quote_ident(table.name)}"
     ).fetchone()

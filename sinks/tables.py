@@ -125,6 +125,11 @@ class Table:
     def is_snapshot(self) -> bool:
         return isinstance(self.merge, Snapshot)
 
+    @property
+    def scope_column(self) -> str | None:
+        """What one complete snapshot read covers (None: the whole table, or not a snapshot)."""
+        return self.merge.scope_column if isinstance(self.merge, Snapshot) else None
+
 
 def merge_name(merge: Merge) -> str:
     """A one-word label for `status`: first, newest, group or snapshot."""

@@ -15,9 +15,9 @@ from typing import Any
 
 import duckdb
 
-from harvester.errors import CheckpointError
-from harvester.pages import Checkpoint
-from harvester.planner import Partition
+from state.errors import CheckpointError
+
+from .partitions import Checkpoint, Partition
 
 __all__ = [
     "PARTITIONS_COLUMNS",
@@ -36,7 +36,7 @@ PARTITIONS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("stream", "VARCHAR"),
     ("start", "TIMESTAMPTZ"),
     ("end", "TIMESTAMPTZ"),
-    ("project_ids", "VARCHAR[]"),
+    ("project_ids", "VARCHAR[]"),  # the partition's scope ids (named when only projects had scopes)
     ("cursor", "VARCHAR"),
     ("offset", "BIGINT"),
     ("done", "BOOLEAN"),
@@ -83,7 +83,7 @@ def register_partitions(
             "streams": [p.stream for p in unique],
             "starts": [p.start for p in unique],
             "ends": [p.end for p in unique],
-            "pids": [list(p.project_ids) for p in unique],
+            "pids": [list(p.scopes) for p in unique],
         },
     )
     return load_checkpoints(con, keys)
@@ -143,7 +143,7 @@ def upsert_checkpoints(
                     "stream": partition.stream,
                     "start": partition.start,
                     "end": partition.end,
-                    "pids": list(partition.project_ids),
+                    "pids": list(partition.scopes),
                 },
             )
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from harvester.errors import RunLockedError
+from state.errors import RunLockedError
 
 __all__ = ["RunLock", "lock_path_for"]
 

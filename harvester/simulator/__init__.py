@@ -13,7 +13,15 @@ from .actions import ActionError
 from .config import FAULT_KINDS, LOG_ACTIONS, LOG_STREAMS, TRANSIENT_FAULTS, SimConfig
 from .faults import Faults
 from .org import Org
-from .server import ROUTE, ServerHandle, Simulator, SimulatorServer, create_app, run_in_thread, serve
+from .server import (
+    ROUTE,
+    ServerHandle,
+    Simulator,
+    SimulatorServer,
+    create_app,
+    run_in_thread,
+    serve,
+)
 
 __all__ = [
     "ActionError",

@@ -30,7 +30,15 @@ from aiohttp import web
 
 from .actions import ActionError, execute
 from .config import LOG_STREAMS, SimConfig
-from .faults import DATA_FAULTS, TRANSPORT_FAULTS, Faults, TokenBucket, bend_reply, too_many_requests, transport_fault
+from .faults import (
+    DATA_FAULTS,
+    TRANSPORT_FAULTS,
+    Faults,
+    TokenBucket,
+    bend_reply,
+    too_many_requests,
+    transport_fault,
+)
 from .org import Org
 
 __all__ = [

@@ -17,6 +17,9 @@ from harvester.pages import Checkpoint, PageWrite, Reject
 from harvester.planner import Partition
 from harvester.records import RowBuilder
 from sinks import Warehouse
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 STREAM = "connector_action_logs"
 WINDOW = Partition(STREAM, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC))
@@ -62,7 +65,7 @@ huge = st.just({"id": "huge", "createdAt": "2025-01-03T00:00:00.000Z", "blob": "
     entries=st.lists(st.one_of(good_entries, bad_entries, huge, st.just(_deep(400))), min_size=1, max_size=30)
 )
 def test_hostile_pages_land_good_entries_and_reject_bad_ones(entries: list[Any]) -> None:
-    builder = RowBuilder.for_table(STREAM, required=("createdAt",))
+    builder = RowBuilder(TABLES[STREAM], required=("createdAt",))
     built = [builder.build(e, STREAM) for e in entries]
     rows = [r for r in built if not isinstance(r, Reject)]
     rejects = [r for r in built if isinstance(r, Reject)]
@@ -72,7 +75,7 @@ def test_hostile_pages_land_good_entries_and_reject_bad_ones(entries: list[Any])
         first.setdefault(r["id"], r)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "w.duckdb"
-        with Warehouse.open(path) as warehouse:
+        with Warehouse.open(path, ABSTRA_TABLES) as warehouse:
             warehouse.start_run("r", "test", datetime.now(UTC))
             warehouse.register_partitions("r", [WINDOW])
             half = len(rows) // 2  # two pages, the second may repeat ids of the first

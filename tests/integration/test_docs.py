@@ -13,7 +13,7 @@ from harvester.cli import main
 from harvester.config import Settings, load_settings
 from harvester.examples import EXAMPLE_QUERIES
 from harvester.runner import Backfill, harvest
-from harvester.streams import TABLES
+from harvester.sources.abstra.streams import TABLES
 from harvester.timeutil import floor_day, utc_now
 from sinks import Warehouse
 

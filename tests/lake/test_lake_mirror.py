@@ -117,6 +117,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from harvester.logs import configure_logging
 from sinks.lake import mirror
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 configure_logging(json=True, level="warning")  # stdout carries only our two markers
 real, calls = pq.ParquetWriter.write_table, [0]
@@ -204,7 +207,7 @@ def test_hostile_ids_never_become_paths_and_a_tampered_manifest_is_not_followed(
     path, root = tmp_path / "w.duckdb", tmp_path / "a" / "b" / "lake"
     when = START + timedelta(hours=5)
     hostile = "../../etc"
-    with Warehouse.open(path) as warehouse:
+    with Warehouse.open(path, ABSTRA_TABLES) as warehouse:
         for table, row in (
             ("executions", {"id": "../../../x", "created_at": when, "project_id": hostile, "status": "ok", "raw": {}}),
             (
@@ -262,7 +265,7 @@ def test_large_partitions_are_split_into_row_groups_and_gone_days_are_dropped(tm
     """300k rows in one day: one file of 128k-row groups (zstd, statistics); a day
     deleted from the warehouse disappears from the lake, folder included."""
     path, root = tmp_path / "w.duckdb", tmp_path / "lake"
-    Warehouse.open(path).close()
+    Warehouse.open(path, ABSTRA_TABLES).close()
     with duckdb.connect(str(path)) as con:
         con.execute(
             "INSERT INTO project_action_logs (id, created_at, project_id, event, raw, harvested_at) "

@@ -22,6 +22,9 @@ import harvester.runner  # noqa: F401 - the imports of a real run (aiohttp, stru
 from harvester.pages import Checkpoint, PageWrite
 from harvester.planner import Partition
 from sinks import Warehouse
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 PAGE = 500
 
@@ -81,7 +84,7 @@ def main() -> None:
     print(f"rss after imports: {_rss_mb():.0f} MB")
     with (
         tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp,
-        Warehouse.open(Path(tmp) / "bench.duckdb", memory_limit=memory_limit) as wh,
+        Warehouse.open(Path(tmp) / "bench.duckdb", ABSTRA_TABLES, memory_limit=memory_limit) as wh,
     ):
         for setting in filter(None, os.environ.get("BENCH_SET", "").split(";")):
             wh._connection().execute(f"SET {setting}")  # experiments: BENCH_SET="threads=1;..."

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from sinks import Warehouse
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 
 @pytest.fixture
@@ -17,5 +20,5 @@ def wh_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def warehouse(wh_path: Path) -> Iterator[Warehouse]:
-    with Warehouse.open(wh_path) as wh:
+    with Warehouse.open(wh_path, ABSTRA_TABLES) as wh:
         yield wh

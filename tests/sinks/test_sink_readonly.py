@@ -13,6 +13,9 @@ from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
 from harvester.planner import Partition
 from sinks import Warehouse
 from tests.children import held_by_child
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 
@@ -22,7 +25,7 @@ def filled(wh_path: Path) -> Path:
     logs = Partition("connector_action_logs", T0, T0 + timedelta(days=1))
     later = Partition("connector_action_logs", T0 + timedelta(days=1), T0 + timedelta(days=2))
     rows = [{"id": "e1", "created_at": T0 + timedelta(hours=1), "raw": {}}]
-    with Warehouse.open(wh_path) as wh:
+    with Warehouse.open(wh_path, ABSTRA_TABLES) as wh:
         wh.start_run("r1", "run", T0)
         wh.register_partitions("r1", [logs, later])
         wh.commit_pages([PageWrite(logs, "connector_action_logs", rows, Checkpoint(logs.key, done=True, pages=1))])
@@ -111,6 +114,6 @@ def test_a_warehouse_open_for_writing_elsewhere_is_locked(filled: Path) -> None:
             Warehouse.open_read_only(filled)
         assert "\n" not in str(caught.value)
         with pytest.raises(RunLockedError):
-            Warehouse.open(filled)
+            Warehouse.open(filled, ABSTRA_TABLES)
     with Warehouse.open_read_only(filled) as wh:  # released when the writer dies
         assert wh.query("SELECT count(*) FROM members")[1] == [(1,)]

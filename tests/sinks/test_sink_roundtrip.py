@@ -16,6 +16,9 @@ from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
 from harvester.planner import Partition
 from harvester.timeutil import format_wire
 from sinks import Warehouse
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 PARTITION = Partition("auth_attempt_logs", T0, T0 + timedelta(days=31))
@@ -84,7 +87,7 @@ def test_log_rows_round_trip_and_the_first_copy_wins(pages: list[list[dict[str, 
     for rows in pages:
         for row in rows:
             first.setdefault(row["id"], expected_row(row))
-    with tempfile.TemporaryDirectory() as tmp, Warehouse.open(Path(tmp) / "w.duckdb") as wh:
+    with tempfile.TemporaryDirectory() as tmp, Warehouse.open(Path(tmp) / "w.duckdb", ABSTRA_TABLES) as wh:
         for batch in [writes] if one_commit else [[w] for w in writes]:
             wh.commit_pages(batch)
         stored = wh._connection().execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM auth_attempt_logs").fetchall()
@@ -111,7 +114,7 @@ FORM_COLUMNS = ("project_id", "id", "stage_kind", "title", "path", "is_public", 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshots=st.lists(st.lists(form_rows, max_size=6), min_size=1, max_size=3))
 def test_snapshot_rows_round_trip_and_track_presence(snapshots: list[list[dict[str, Any]]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp, Warehouse.open(Path(tmp) / "w.duckdb") as wh:
+    with tempfile.TemporaryDirectory() as tmp, Warehouse.open(Path(tmp) / "w.duckdb", ABSTRA_TABLES) as wh:
         for n, rows in enumerate(snapshots):
             wh.commit_snapshot(SnapshotWrite("project_forms_and_pages", "p1", rows, T0 + timedelta(hours=n)))
         stored = wh._connection().execute(

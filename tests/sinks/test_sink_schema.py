@@ -12,10 +12,13 @@ import pytest
 import sinks
 import state
 from harvester.errors import ConfigError
-from harvester.streams import TABLES
+from harvester.sources.abstra.streams import TABLES
 from sinks import Warehouse, parse_size
 from sinks.schema import create_table_sql, quote_ident
 from sinks.staging import Stager
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 
 def columns(path: Path, table: str) -> list[tuple[str, str]]:
@@ -28,19 +31,19 @@ def columns(path: Path, table: str) -> list[tuple[str, str]]:
 
 
 def test_every_registry_table_and_state_table_is_created(wh_path: Path) -> None:
-    Warehouse.open(wh_path).close()
+    Warehouse.open(wh_path, ABSTRA_TABLES).close()
     with duckdb.connect(str(wh_path), read_only=True) as con:
         names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         constraints = con.execute(
             "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
         ).fetchone()
         indexes = con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone()
-    assert names == {*TABLES, "_rejects", "_partitions", "_runs"}
+    assert names == {*TABLES, "_rejects", "_partitions", "_runs", "_tables"}
     assert constraints == (0,) and indexes == (0,)  # keys would grow memory with row count
 
 
 def test_column_types_follow_the_registry(wh_path: Path) -> None:
-    Warehouse.open(wh_path).close()
+    Warehouse.open(wh_path, ABSTRA_TABLES).close()
     for name, table in TABLES.items():
         expected = [(c.name, "TIMESTAMP WITH TIME ZONE" if c.sql_type == "TIMESTAMPTZ" else c.sql_type)
                     for c in table.columns]
@@ -51,7 +54,7 @@ def test_an_older_table_gains_the_missing_columns_and_keeps_its_rows(wh_path: Pa
     with duckdb.connect(str(wh_path)) as con:
         con.execute("CREATE TABLE members (id VARCHAR, email VARCHAR)")
         con.execute("INSERT INTO members VALUES ('m1', 'a@x')")
-    Warehouse.open(wh_path).close()
+    Warehouse.open(wh_path, ABSTRA_TABLES).close()
     assert [c for c, _ in columns(wh_path, "members")] == ["id", "email", *(
         c.name for c in TABLES["members"].columns if c.name not in ("id", "email"))]
     with duckdb.connect(str(wh_path), read_only=True) as con:
@@ -59,8 +62,8 @@ def test_an_older_table_gains_the_missing_columns_and_keeps_its_rows(wh_path: Pa
 
 
 def test_reopening_is_idempotent(wh_path: Path) -> None:
-    Warehouse.open(wh_path).close()
-    Warehouse.open(wh_path).close()
+    Warehouse.open(wh_path, ABSTRA_TABLES).close()
+    Warehouse.open(wh_path, ABSTRA_TABLES).close()
     assert len(columns(wh_path, "_partitions")) == 12
 
 

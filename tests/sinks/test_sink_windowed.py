@@ -13,6 +13,9 @@ from harvester.errors import CheckpointError, SinkError
 from harvester.pages import Checkpoint, PageWrite, Reject
 from harvester.planner import Partition
 from sinks import Warehouse
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 LOGS = Partition("connector_action_logs", T0, T0 + timedelta(days=31))
@@ -247,7 +250,7 @@ def test_huge_entries_are_stored(warehouse: Warehouse) -> None:
 
 def test_an_entry_bigger_than_the_memory_limit_allows(wh_path: Path) -> None:
     """DuckDB reserves ~256 MB to store a 20 MB string: the commit is retried with room."""
-    with Warehouse.open(wh_path, memory_limit="64MB") as wh:
+    with Warehouse.open(wh_path, ABSTRA_TABLES, memory_limit="64MB") as wh:
         wh.commit_pages([page(LOGS, "connector_action_logs", [log_row(1, raw={"blob": "y" * (20 << 20)})])])
         assert fetch(wh, "SELECT length(raw) > 20 << 20 FROM connector_action_logs") == [(True,)]
         assert fetch(wh, "SELECT current_setting('memory_limit')") == [("61.0 MiB",)]
@@ -264,7 +267,7 @@ def test_a_small_memory_limit_commits_first_time_and_is_kept(wh_path: Path, monk
         return original(self, *args)
 
     monkeypatch.setattr(Warehouse, "_transaction_once", counting)
-    with Warehouse.open(wh_path, memory_limit="32MB") as wh:
+    with Warehouse.open(wh_path, ABSTRA_TABLES, memory_limit="32MB") as wh:
         attempts.clear()
         wh.commit_pages([page(LOGS, "connector_action_logs", [log_row(i) for i in range(2000)])])
         assert len(attempts) == 1  # no out-of-memory retry

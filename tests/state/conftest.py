@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from sinks import Warehouse
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    with Warehouse.open(tmp_path / "warehouse.duckdb") as wh:
+    with Warehouse.open(tmp_path / "warehouse.duckdb", ABSTRA_TABLES) as wh:
         yield wh

@@ -9,8 +9,9 @@ import pytest
 
 from harvester.errors import CheckpointError
 from harvester.pages import Checkpoint, PageWrite
-from harvester.planner import Partition, plan_backfill
-from harvester.streams import ALL_STREAMS
+from harvester.planner import Partition
+from harvester.sources.abstra.plan import plan_backfill
+from harvester.sources.abstra.streams import ALL_STREAMS
 from sinks import Warehouse
 from state import last_run
 

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import orjson
 import pytest
 
-from harvester.client import ConnectionNotFoundError, _execute_url, interpret
+from harvester.sources.abstra.client import ConnectionNotFoundError, _execute_url, interpret
 from harvester.errors import (
     ActionError,
     AuthError,
@@ -201,6 +201,7 @@ def test_execute_url_refuses_or_confines_dot_segment_names(connection):
 def test_a_reply_with_bytes_that_are_not_utf8_still_parses_so_one_entry_can_be_rejected():
     from harvester.pages import Reject
     from harvester.records import RowBuilder
+    from harvester.sources.abstra.streams import TABLES
 
     body = (
         b'{"status":"success","data":{"entries":['
@@ -208,7 +209,7 @@ def test_a_reply_with_bytes_that_are_not_utf8_still_parses_so_one_entry_can_be_r
         b'{"id":"b","createdAt":"2025-01-01T00:00:00.000Z","email":"ok@example.com"}],"nextCursor":null}}'
     )
     data = interpret(Response(200, {}, body), "get_auth_attempt_logs")
-    builder = RowBuilder.for_table("auth_attempt_logs", required=("createdAt",))
+    builder = RowBuilder(TABLES["auth_attempt_logs"], required=("createdAt",))
     first, second = (builder.build(e, "auth_attempt_logs") for e in data["entries"])
     assert isinstance(first, Reject) and "cannot be stored" in first.reason
     assert isinstance(second, dict) and second["email"] == "ok@example.com"

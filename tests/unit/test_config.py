@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from harvester.config import DEFAULT_ENDPOINT, Settings, load_settings
 from harvester.errors import ConfigError, ExitCode
-from harvester.streams import ALL_STREAMS
+from harvester.sources.abstra.streams import ALL_STREAMS
 
 TOKEN = "tok_S3CRET-value-that-must-never-leak"
 ENV = {"ABSTRA_API_TOKEN": TOKEN}
@@ -40,7 +40,7 @@ def test_empty_file_gives_the_documented_defaults(tmp_path):
     assert settings.abstra.timeout_seconds == 300.0
     h = settings.harvest
     assert h.start == datetime(2025, 1, 1, tzinfo=UTC)
-    assert h.streams == tuple(ALL_STREAMS)
+    assert h.streams is None  # every stream of every enabled source
     assert h.lookback == timedelta(hours=2)
     assert (h.slice_days, h.consumption_period_days, h.page_size, h.concurrency) == (31, 1, 500, 8)
     assert settings.warehouse.duckdb == (tmp_path / "warehouse.duckdb").resolve()

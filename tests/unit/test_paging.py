@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harvester.errors import PagingError
-from harvester.models import LogPage
+from harvester.sources.abstra.models import LogPage
 from harvester.paging import CursorPaging, OffsetPaging
 
 # CursorPaging ------------------------------------------------------------------

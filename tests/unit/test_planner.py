@@ -15,15 +15,14 @@ from harvester.planner import (
     Partition,
     batch_projects,
     day_slices,
-    plan_backfill,
-    plan_incremental,
     slice_range,
 )
-from harvester.streams import ALL_STREAMS, Kind, Scope
+from harvester.sources.abstra.plan import plan_backfill, plan_incremental
+from harvester.sources.abstra.streams import ALL_STREAMS, Scope
 
 ORG_STREAMS = [s for s in ALL_STREAMS.values() if s.scope is Scope.ORG]
-SNAPSHOT_STREAMS = [s for s in ALL_STREAMS.values() if s.kind is Kind.SNAPSHOT]
-WINDOWED = [s for s in ALL_STREAMS.values() if s.kind is not Kind.SNAPSHOT]
+SNAPSHOT_STREAMS = [s for s in ALL_STREAMS.values() if not s.windowed]
+WINDOWED = [s for s in ALL_STREAMS.values() if s.windowed]
 PAL = ALL_STREAMS["project_action_logs"]
 EXECUTIONS = ALL_STREAMS["executions"]
 CONSUMPTION = ALL_STREAMS["consumption"]
@@ -157,9 +156,9 @@ def test_partition_key_depends_only_on_stream_window_and_projects():
 
 def test_partition_label_names_stream_window_and_projects():
     assert Partition("executions", T0, T0 + DAY, ("p1",)).label() == (
-        "executions [2025-01-01T00:00:00.000Z, 2025-01-02T00:00:00.000Z) project=p1"
+        "executions [2025-01-01T00:00:00.000Z, 2025-01-02T00:00:00.000Z) scope=p1"
     )
-    assert Partition(PAL.name, T0, T0 + DAY, ("a", "b")).label().endswith("projects=2")
+    assert Partition(PAL.name, T0, T0 + DAY, ("a", "b")).label().endswith("scopes=2")
 
 
 # plan_backfill -----------------------------------------------------------------
@@ -173,7 +172,7 @@ def test_backfill_org_streams_get_one_partition_per_slice(start, span, days):
     for stream in ORG_STREAMS:
         mine = [p for p in plan if p.stream == stream.name]
         assert [(p.start, p.end) for p in mine] == slices
-        assert all(p.project_ids == () for p in mine)
+        assert all(p.scopes == () for p in mine)
 
 
 @given(instants, spans, slice_days, project_ids)
@@ -183,18 +182,18 @@ def test_backfill_project_action_logs_is_batches_times_slices(start, span, days,
     batches = batch_projects(ids)
     slices = slice_range(start, end, days)
     assert len(plan) == len(batches) * len(slices)
-    assert {(p.project_ids, p.start, p.end) for p in plan} == {
+    assert {(p.scopes, p.start, p.end) for p in plan} == {
         (b, s, e) for b in batches for s, e in slices
     }
     # Each project, in each slice, is asked for exactly once.
-    per_slice = Counter((pid, p.start) for p in plan for pid in p.project_ids)
+    per_slice = Counter((pid, p.start) for p in plan for pid in p.scopes)
     assert set(per_slice.values()) <= {1}
 
 
 def test_backfill_executions_get_one_partition_per_project_and_slice():
     end = T0 + timedelta(days=40)
     plan = plan_backfill([EXECUTIONS], T0, end, ["p2", "p1", "p2"], slice_days=31)
-    assert [(p.project_ids, p.start, p.end) for p in plan] == [
+    assert [(p.scopes, p.start, p.end) for p in plan] == [
         (("p1",), T0, T0 + timedelta(days=31)),
         (("p1",), T0 + timedelta(days=31), end),
         (("p2",), T0, T0 + timedelta(days=31)),
@@ -208,7 +207,7 @@ def test_backfill_consumption_gets_one_partition_per_project_and_utc_day():
     plan = plan_backfill([CONSUMPTION], start, end, ["p1", "p2"], slice_days=31)
     expected_windows = [(T0, T0 + DAY), (T0 + DAY, T0 + 2 * DAY), (T0 + 2 * DAY, end)]
     for pid in ("p1", "p2"):
-        assert [(p.start, p.end) for p in plan if p.project_ids == (pid,)] == expected_windows
+        assert [(p.start, p.end) for p in plan if p.scopes == (pid,)] == expected_windows
     assert len(plan) == 6
 
 
@@ -290,7 +289,7 @@ def test_incremental_projects_with_the_same_restart_share_batches():
     ids = [f"p{i:03d}" for i in range(150)]
     mark = NOW - timedelta(hours=1)
     plan = _incremental([PAL], ids, {(PAL.name, pid): mark for pid in ids})
-    assert [p.project_ids for p in plan] == batch_projects(ids)
+    assert [p.scopes for p in plan] == batch_projects(ids)
     assert all((p.start, p.end) == (mark - LOOKBACK, NOW) for p in plan)
 
 
@@ -298,7 +297,7 @@ def test_incremental_projects_with_different_marks_get_separate_partitions():
     early, late = NOW - timedelta(days=3), NOW - timedelta(hours=1)
     marks = {(PAL.name, "a"): early, (PAL.name, "b"): late, (PAL.name, "c"): early}
     plan = _incremental([PAL], ["a", "b", "c"], marks)
-    assert [(p.project_ids, p.start) for p in plan] == [
+    assert [(p.scopes, p.start) for p in plan] == [
         (("a", "c"), early - LOOKBACK),
         (("b",), late - LOOKBACK),
     ]
@@ -307,15 +306,15 @@ def test_incremental_projects_with_different_marks_get_separate_partitions():
 def test_incremental_project_without_a_mark_restarts_at_default_start_apart_from_others():
     mark = NOW - timedelta(hours=1)
     plan = _incremental([PAL], ["new", "old"], {(PAL.name, "old"): mark})
-    by_ids = {p.project_ids: p for p in plan if p.end == NOW}
+    by_ids = {p.scopes: p for p in plan if p.end == NOW}
     assert by_ids[("old",)].start == mark - LOOKBACK
-    assert plan[0].project_ids == ("new",) and plan[0].start == DEFAULT_START
+    assert plan[0].scopes == ("new",) and plan[0].start == DEFAULT_START
 
 
 def test_incremental_per_project_streams_use_each_project_mark():
     marks = {(EXECUTIONS.name, "a"): NOW - DAY, (EXECUTIONS.name, "b"): NOW - timedelta(hours=3)}
     plan = _incremental([EXECUTIONS], ["b", "a"], marks)
-    assert {(p.project_ids, p.start, p.end) for p in plan} == {
+    assert {(p.scopes, p.start, p.end) for p in plan} == {
         (("a",), NOW - DAY - LOOKBACK, NOW),
         (("b",), NOW - timedelta(hours=5), NOW),
     }
@@ -350,7 +349,7 @@ def test_incremental_keys_are_unique_and_stable_and_every_scope_reaches_now(ages
         assert all(p.start < p.end <= NOW for p in mine)
         scopes = {""} if stream.scope is Scope.ORG else set(ids)
         for scope in scopes:
-            covering = [p for p in mine if (scope in p.project_ids if scope else True)]
+            covering = [p for p in mine if (scope in p.scopes if scope else True)]
             restart = max(DEFAULT_START, marks.get((stream.name, scope), DEFAULT_START) - lookback)
             if restart >= NOW:
                 assert covering == []

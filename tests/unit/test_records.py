@@ -12,15 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harvester.pages import Reject
-from harvester.records import (
-    RowBuilder,
-    consumption_rows,
-    content_id,
-    flatten_metrics,
-    organization_rows,
-    snapshot_items,
-)
-from harvester.streams import LOG_STREAM_ACTIONS, TABLES
+from harvester.records import RowBuilder, content_id
+from harvester.sources.abstra.records import consumption_rows, flatten_metrics, organization_rows, snapshot_items
+from harvester.sources.abstra.streams import LOG_STREAM_ACTIONS, TABLES
 
 LOG_TABLES = sorted(LOG_STREAM_ACTIONS)
 GOOD = {
@@ -40,7 +34,7 @@ GOOD = {
 
 def _builder(table: str = "organization_action_logs") -> RowBuilder:
     """How the fetchers build log rows: `createdAt` is required."""
-    return RowBuilder.for_table(table, required=("createdAt",))
+    return RowBuilder(TABLES[table], required=("createdAt",))
 
 
 def _reject(entry: object, table: str = "organization_action_logs") -> Reject:
@@ -84,7 +78,7 @@ def test_integer_id_is_kept_as_text():
 
 
 def test_extra_columns_are_added_to_the_row():
-    builder = RowBuilder.for_table("executions", required=("createdAt",))
+    builder = RowBuilder(TABLES["executions"], required=("createdAt",))
     entry = {"id": "e1", "createdAt": "2025-03-01T00:00:00Z", "status": "running"}
     row = builder.build(entry, "executions", project_id="p9")
     assert row["project_id"] == "p9"
@@ -197,7 +191,7 @@ def _as_stored(entry: object) -> object:
 def test_build_is_total_over_arbitrary_json(table, entry):
     """Whatever the API sends, `build` returns a row or a reject; it never raises."""
     required = ("createdAt",) if table in ("organization_action_logs", "executions") else ()
-    builder = RowBuilder.for_table(table, required=required, name_fallback=table != "executions")
+    builder = RowBuilder(TABLES[table], required=required, name_fallback=table != "executions")
     result = builder.build(entry, table)
     if isinstance(result, Reject):
         assert result.reason and isinstance(result.raw, str)
@@ -298,14 +292,14 @@ def test_organization_rows_keeps_a_non_object_folder_without_projects():
 
 
 def test_folder_without_id_falls_back_to_its_name_as_key():
-    row = RowBuilder.for_table("folders", name_fallback=True).build({"name": "Ops"}, "organization")
+    row = RowBuilder(TABLES["folders"], name_fallback=True).build({"name": "Ops"}, "organization")
     assert row["id"] == "Ops"
 
 
 def test_an_entry_that_cannot_be_stored_as_json_is_rejected_not_crashing_the_writer():
     """A lone surrogate (from bytes that were not UTF-8) would fail the whole batch's
     commit; it becomes one reject instead."""
-    builder = RowBuilder.for_table("auth_attempt_logs", required=("createdAt",))
+    builder = RowBuilder(TABLES["auth_attempt_logs"], required=("createdAt",))
     surrogate = {"id": "x", "createdAt": "2025-01-01T00:00:00.000Z", "email": "bad\udcff"}
     result = builder.build(surrogate, "auth_attempt_logs")
     assert isinstance(result, Reject)
@@ -322,6 +316,6 @@ def _nested(depth: int) -> dict[str, object]:
 
 
 def test_nesting_past_orjsons_limit_is_still_stored_losslessly():
-    row = RowBuilder.for_table("auth_attempt_logs").build(_nested(300), "auth_attempt_logs")
+    row = RowBuilder(TABLES["auth_attempt_logs"]).build(_nested(300), "auth_attempt_logs")
     assert isinstance(row, dict)
     assert orjson.dumps(row["raw"]).count(b'"n"') == 300

@@ -1,8 +1,8 @@
-"""The streams the harvester knows: which action feeds which table, and how.
+"""The Abstra Manager source's tables and streams: which action feeds which table, and how.
 
-This registry is the single description of a stream. The planner reads `scope` to
-partition it, the fetchers read `action` and `kind` to page it, the record builders
-read `fields` to type its columns, and the warehouse derives its DDL from `columns`.
+The single description of an Abstra stream: the planner reads `scope` to partition
+it, the fetchers read `action` to page it, the record builders read the columns'
+`source` fields, and the warehouse takes the tables' specs (merge rule, lake day).
 """
 
 from __future__ import annotations
@@ -10,23 +10,26 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from sinks.tables import (
+    Column,
+    FirstWins,
+    NewestWins,
+    ReplaceGroup,
+    Snapshot,
+    Table,
+    col,
+)
+
+from ..base import Stream as SourceStream
+
 __all__ = [
     "ALL_STREAMS",
-    "Column",
-    "Kind",
+    "LOG_STREAM_ACTIONS",
     "Scope",
     "Stream",
     "TABLES",
-    "Table",
     "parse_stream_names",
 ]
-
-
-class Kind(enum.Enum):
-    LOG = "log"  # cursor-paged, immutable entries: the first copy stays
-    EXECUTIONS = "executions"  # offset-paged, mutable entries: the newest copy wins
-    CONSUMPTION = "consumption"  # one reply per (project, period), flattened to metrics
-    SNAPSHOT = "snapshot"  # current state, re-read every run
 
 
 class Scope(enum.Enum):
@@ -38,39 +41,24 @@ class Scope(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Column:
-    name: str
-    sql_type: str  # DuckDB type
-    source: str | None = None  # the API field it comes from; None when the harvester fills it
-
-
-@dataclass(frozen=True)
-class Table:
-    """A warehouse table. `key` names the columns that identify a row."""
-
-    name: str
-    columns: tuple[Column, ...]
-    key: tuple[str, ...]
-    kind: Kind
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-
-@dataclass(frozen=True)
 class Stream:
-    """A unit of harvesting a user can name in `--streams`."""
+    """An Abstra stream: the action that feeds it and how it is partitioned."""
 
     name: str
     action: str
-    kind: Kind
     scope: Scope
     tables: tuple[str, ...]
 
+    @property
+    def windowed(self) -> bool:
+        return self.scope in (Scope.ORG, Scope.PROJECT_BATCH, Scope.PROJECT)
 
-def _c(name: str, sql_type: str = "VARCHAR", source: str | None = None) -> Column:
-    return Column(name, sql_type, source)
+    def spec(self) -> SourceStream:
+        """What the runner knows of it."""
+        return SourceStream(self.name, self.tables, self.windowed)
+
+
+_c = col
 
 
 _LOG_FIELDS = (
@@ -85,13 +73,6 @@ _LOG_FIELDS = (
     _c("source", "VARCHAR", "source"),
     _c("errored", "BOOLEAN", "errored"),
 )
-_RAW = _c("raw", "JSON")
-_HARVESTED = _c("harvested_at", "TIMESTAMPTZ")
-_SEEN = (
-    _c("first_seen_at", "TIMESTAMPTZ"),
-    _c("last_seen_at", "TIMESTAMPTZ"),
-    _c("removed_at", "TIMESTAMPTZ"),
-)
 
 LOG_STREAM_ACTIONS = {
     "organization_action_logs": ("get_organization_action_logs", Scope.ORG),
@@ -104,16 +85,17 @@ LOG_STREAM_ACTIONS = {
 
 
 def _log_table(name: str) -> Table:
-    return Table(name, (*_LOG_FIELDS, _RAW, _HARVESTED), ("id",), Kind.LOG)
+    return Table.of(name, _LOG_FIELDS, ("id",), FirstWins(), day_column="created_at")
 
 
 def _snapshot_table(name: str, fields: tuple[Column, ...], key: tuple[str, ...]) -> Table:
-    return Table(name, (*fields, _RAW, *_SEEN), key, Kind.SNAPSHOT)
+    per_project = any(c.name == "project_id" for c in fields)
+    return Table.of(name, fields, key, Snapshot("project_id" if per_project else None))
 
 
 _TABLE_LIST: tuple[Table, ...] = (
     *(_log_table(name) for name in LOG_STREAM_ACTIONS),
-    Table(
+    Table.of(
         "executions",
         (
             _c("id", "VARCHAR", "id"),
@@ -123,13 +105,12 @@ _TABLE_LIST: tuple[Table, ...] = (
             _c("build_id", "VARCHAR", "buildId"),
             _c("stage_id", "VARCHAR", "stageId"),
             _c("stage_name", "VARCHAR", "stageName"),
-            _RAW,
-            _HARVESTED,
         ),
         ("id",),
-        Kind.EXECUTIONS,
+        NewestWins(),
+        day_column="created_at",
     ),
-    Table(
+    Table.of(
         "consumption",
         (
             _c("project_id"),
@@ -137,11 +118,11 @@ _TABLE_LIST: tuple[Table, ...] = (
             _c("period_end", "TIMESTAMPTZ"),
             _c("metric"),
             _c("value", "DOUBLE"),
-            _RAW,
-            _HARVESTED,
         ),
         ("project_id", "period_start", "metric"),
-        Kind.CONSUMPTION,
+        ReplaceGroup(("project_id", "period_start")),  # one reply covers one (project, period)
+        day_column="period_start",
+        newest_column="period_end",
     ),
     _snapshot_table(
         "members",
@@ -212,40 +193,37 @@ TABLES: dict[str, Table] = {t.name: t for t in _TABLE_LIST}
 
 ALL_STREAMS: dict[str, Stream] = {
     **{
-        name: Stream(name, action, Kind.LOG, scope, (name,))
+        name: Stream(name, action, scope, (name,))
         for name, (action, scope) in LOG_STREAM_ACTIONS.items()
     },
     "executions": Stream(
-        "executions", "get_project_executions", Kind.EXECUTIONS, Scope.PROJECT, ("executions",)
+        "executions", "get_project_executions", Scope.PROJECT, ("executions",)
     ),
     "consumption": Stream(
-        "consumption", "get_project_consumption", Kind.CONSUMPTION, Scope.PROJECT, ("consumption",)
+        "consumption", "get_project_consumption", Scope.PROJECT, ("consumption",)
     ),
-    "members": Stream("members", "get_members", Kind.SNAPSHOT, Scope.SNAPSHOT_ORG, ("members",)),
+    "members": Stream("members", "get_members", Scope.SNAPSHOT_ORG, ("members",)),
     "organization": Stream(
-        "organization", "get_organization", Kind.SNAPSHOT, Scope.SNAPSHOT_ORG, ("folders", "projects")
+        "organization", "get_organization", Scope.SNAPSHOT_ORG, ("folders", "projects")
     ),
     "project_tables": Stream(
-        "project_tables", "list_project_tables", Kind.SNAPSHOT, Scope.SNAPSHOT_PROJECT, ("project_tables",)
+        "project_tables", "list_project_tables", Scope.SNAPSHOT_PROJECT, ("project_tables",)
     ),
     "project_connectors": Stream(
         "project_connectors",
         "list_project_connectors",
-        Kind.SNAPSHOT,
         Scope.SNAPSHOT_PROJECT,
         ("project_connectors",),
     ),
     "project_forms_and_pages": Stream(
         "project_forms_and_pages",
         "list_project_forms_and_pages",
-        Kind.SNAPSHOT,
         Scope.SNAPSHOT_PROJECT,
         ("project_forms_and_pages",),
     ),
     "project_abstra_json": Stream(
         "project_abstra_json",
         "get_project_abstra_json",
-        Kind.SNAPSHOT,
         Scope.SNAPSHOT_PROJECT,
         ("project_abstra_json",),
     ),

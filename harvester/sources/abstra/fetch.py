@@ -14,14 +14,21 @@ from typing import Any
 
 import structlog
 
+from ...errors import ActionError, WindowRefusedError
+from ...pages import Checkpoint, PageWrite, Reject, Row, SnapshotWrite
+from ...paging import CursorPaging, OffsetPaging
+from ...planner import Partition
+from ...records import RowBuilder
 from .client import AbstraClient
-from .errors import ActionError, WindowRefusedError
-from .models import ConsumptionQuery, ExecutionsQuery, LogQuery, ProjectLogQuery, ProjectQuery
-from .pages import Checkpoint, PageWrite, Reject, Row, SnapshotWrite
-from .paging import CursorPaging, OffsetPaging
-from .planner import Partition
-from .records import RowBuilder, consumption_rows, organization_rows, snapshot_items
-from .streams import ALL_STREAMS, Kind
+from .models import (
+    ConsumptionQuery,
+    ExecutionsQuery,
+    LogQuery,
+    ProjectLogQuery,
+    ProjectQuery,
+)
+from .records import consumption_rows, organization_rows, snapshot_items
+from .streams import ALL_STREAMS, TABLES
 
 __all__ = ["Organization", "fetch_organization", "fetch_partition", "fetch_snapshot"]
 
@@ -58,13 +65,13 @@ async def fetch_partition(
     client: AbstraClient, partition: Partition, checkpoint: Checkpoint, *, page_size: int
 ) -> AsyncIterator[PageWrite]:
     """Page one windowed partition from its checkpoint to its end."""
-    kind = ALL_STREAMS[partition.stream].kind
-    if kind is Kind.LOG:
-        pages = _log_pages(client, partition, checkpoint, page_size)
-    elif kind is Kind.EXECUTIONS:
+    action = ALL_STREAMS[partition.stream].action
+    if action == "get_project_executions":
         pages = _execution_pages(client, partition, checkpoint, page_size)
-    else:
+    elif action == "get_project_consumption":
         pages = _consumption_page(client, partition, checkpoint)
+    else:
+        pages = _log_pages(client, partition, checkpoint, page_size)
     async for write in pages:
         yield write
 
@@ -73,7 +80,7 @@ async def _log_pages(
     client: AbstraClient, partition: Partition, checkpoint: Checkpoint, page_size: int
 ) -> AsyncIterator[PageWrite]:
     stream = ALL_STREAMS[partition.stream]
-    builder = RowBuilder.for_table(stream.tables[0], required=("createdAt",))
+    builder = RowBuilder(TABLES[stream.tables[0]], required=("createdAt",))
     paging = CursorPaging(cursor=checkpoint.cursor)
     total_pages, total_rows = checkpoint.pages, checkpoint.rows
     while not paging.done:
@@ -101,16 +108,16 @@ async def _log_pages(
 
 def _log_query(partition: Partition, page_size: int, cursor: str | None) -> LogQuery:
     common: dict[str, Any] = {"from": partition.start, "to": partition.end, "limit": page_size, "cursor": cursor}
-    if partition.project_ids and ALL_STREAMS[partition.stream].action == "get_project_action_logs":
-        return ProjectLogQuery(projectIds=list(partition.project_ids), **common)
+    if partition.scopes and ALL_STREAMS[partition.stream].action == "get_project_action_logs":
+        return ProjectLogQuery(projectIds=list(partition.scopes), **common)
     return LogQuery(**common)
 
 
 async def _execution_pages(
     client: AbstraClient, partition: Partition, checkpoint: Checkpoint, page_size: int
 ) -> AsyncIterator[PageWrite]:
-    builder = RowBuilder.for_table("executions", required=("createdAt",))
-    (project_id,) = partition.project_ids
+    builder = RowBuilder(TABLES["executions"], required=("createdAt",))
+    (project_id,) = partition.scopes
     paging = OffsetPaging(limit=page_size, offset=checkpoint.offset)
     total_pages, total_rows = checkpoint.pages, checkpoint.rows
     while not paging.done:
@@ -134,7 +141,7 @@ async def _execution_pages(
 async def _consumption_page(
     client: AbstraClient, partition: Partition, checkpoint: Checkpoint
 ) -> AsyncIterator[PageWrite]:
-    (project_id,) = partition.project_ids
+    (project_id,) = partition.scopes
     data = await client.get_project_consumption(
         ConsumptionQuery(projectId=project_id, **{"from": partition.start, "to": partition.end})
     )
@@ -150,8 +157,8 @@ async def _consumption_page(
 async def fetch_organization(client: AbstraClient, seen_at: datetime) -> Organization:
     """`get_organization` → folders and projects snapshots, and the project ids to plan with."""
     folders, projects = organization_rows(await client.get_organization())
-    folder_builder = RowBuilder.for_table("folders", name_fallback=True)
-    project_builder = RowBuilder.for_table("projects")
+    folder_builder = RowBuilder(TABLES["folders"], name_fallback=True)
+    project_builder = RowBuilder(TABLES["projects"])
     folder_rows, folder_rejects = _split([folder_builder.build(f, "organization") for f in folders])
     project_results = [
         project_builder.build(p, "organization", **_folder_of(folder)) for folder, p in projects
@@ -184,15 +191,15 @@ async def fetch_snapshot(
     table = stream.tables[0]
     if project_id is None:
         data = await client.execute(stream.action)
-        builder = RowBuilder.for_table(table, name_fallback=True)
+        builder = RowBuilder(TABLES[table], name_fallback=True)
         items = data if isinstance(data, list) else [i for _, i in snapshot_items(data)]
         rows, rejects = _split([builder.build(i, stream_name) for i in items])
         return SnapshotWrite(table, "", rows, seen_at, rejects)
     data = await client.execute(stream.action, ProjectQuery(projectId=project_id).wire())
     if table == "project_abstra_json":
-        built = [RowBuilder.for_table(table).build(data, stream_name, project_id=project_id)]
+        built = [RowBuilder(TABLES[table]).build(data, stream_name, project_id=project_id)]
     else:
-        builder = RowBuilder.for_table(table, name_fallback=True)
+        builder = RowBuilder(TABLES[table], name_fallback=True)
         built = [
             builder.build(item, stream_name, project_id=project_id, **_kind_column(table, key))
             for key, item in snapshot_items(data)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from .timeutil import format_wire
+from ...timeutil import format_wire
 
 __all__ = [
     "ConsumptionQuery",

@@ -23,14 +23,16 @@ import orjson
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
-from .config import TOKEN_ENV, Settings
-from .errors import (
+from ...config import TOKEN_ENV, Settings
+from ...errors import (
     ActionError,
     AuthError,
     ConfigError,
     TransientError,
     WindowRefusedError,
 )
+from ...retry import RetryPolicy, parse_retry_after
+from ...transport import AiohttpTransport, Response, Transport
 from .models import (
     ConsumptionQuery,
     ExecutionsPage,
@@ -41,8 +43,6 @@ from .models import (
     ProjectLogQuery,
     ProjectQuery,
 )
-from .retry import RetryPolicy, parse_retry_after
-from .transport import AiohttpTransport, Response, Transport
 
 __all__ = ["MUTATING_ACTIONS", "AbstraClient", "ConnectionNotFoundError", "interpret"]
 

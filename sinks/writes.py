@@ -1,0 +1,62 @@
+"""What fetchers hand the writer: a page's rows, its rejects and the checkpoint after it.
+
+These are plain values. The writer commits one `PageWrite` (or several, coalesced)
+in a single transaction, so a page's rows and the cursor that follows them land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from state.partitions import Checkpoint, Partition
+
+__all__ = ["PageWrite", "Reject", "Row", "SnapshotWrite"]
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An entry that failed validation. `raw` is its JSON text (or repr when not JSON)."""
+
+    stream: str
+    reason: str
+    raw: str
+    partition_key: str = ""
+
+
+@dataclass
+class PageWrite:
+    """One fetched page of a windowed stream.
+
+    `rows` are dicts keyed by the table's column names; timestamps are aware UTC
+    `datetime`s or wire strings, JSON columns hold Python values (dict/list/...),
+    `harvested_at` is filled by the writer.
+    """
+
+    partition: Partition
+    table: str
+    rows: list[Row]
+    checkpoint: Checkpoint
+    rejects: list[Reject] = field(default_factory=list)
+
+
+@dataclass
+class SnapshotWrite:
+    """The complete current rows of one snapshot table for one scope.
+
+    `scope` is "" when the write covers the whole table, else the value of the table's
+    `Snapshot.scope_column` that this complete read covers (a project id, a
+    workspace id, an automation id). Rows of that scope missing from `rows` are
+    marked removed; rows present get `last_seen_at = seen_at` (and `removed_at`
+    cleared if they came back).
+    """
+
+    table: str
+    scope: str
+    rows: list[Row]
+    seen_at: datetime
+    rejects: list[Reject] = field(default_factory=list)
