@@ -44,6 +44,7 @@ __all__ = [
     "TransientError",
     "WindowRefusedError",
     "first_harvest_error",
+    "is_fatal",
 ]
 
 
@@ -85,6 +86,12 @@ class TransientError(FetchError):
 
 class PagingError(FetchError):
     """The API's paging went wrong in a way retries cannot fix (a loop, a runaway chain)."""
+
+
+def is_fatal(exc: HarvestError) -> bool:
+    """Errors with an exit code of their own (auth, config, lock, storage) end the whole
+    run; the others fail one partition or one snapshot, and the run goes on."""
+    return exc.exit_code is not ExitCode.PARTIAL
 
 
 def first_harvest_error(exc: BaseException) -> HarvestError | None:

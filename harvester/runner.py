@@ -34,14 +34,7 @@ from sinks import Warehouse
 from state import RunLock
 
 from .config import Settings
-from .errors import (
-    AuthError,
-    ConfigError,
-    FetchError,
-    HarvestError,
-    SinkError,
-    first_harvest_error,
-)
+from .errors import FetchError, HarvestError, first_harvest_error, is_fatal
 from .pages import Checkpoint, PageWrite, SnapshotWrite
 from .planner import Partition
 from .sources.base import Discovery, Job, PlanRequest, RunContext, Source, Stream, Write
@@ -52,7 +45,6 @@ __all__ = ["Backfill", "Incremental", "NoProgress", "Progress", "RunReport", "ha
 
 log = structlog.get_logger("harvester.run")
 
-_FATAL = (AuthError, ConfigError, SinkError)
 _REGISTER_CHUNK = 2000
 
 
@@ -257,9 +249,9 @@ async def _discover_all(
         with structlog.contextvars.bound_contextvars(source=source.name):
             try:
                 found[source.name] = await source.discover(ctx, chosen[source.name])
-            except _FATAL:
-                raise
             except FetchError as exc:
+                if is_fatal(exc):
+                    raise
                 report.errors[source.name] += 1
                 report.failures.append(f"{source.name}: {exc}")
                 log.error("source.discover_failed", error=str(exc))
@@ -366,9 +358,9 @@ async def _worker(
                 try:
                     async for write in job.writes():
                         await send.send(write)
-                except _FATAL:
-                    raise
                 except FetchError as exc:
+                    if is_fatal(exc):
+                        raise
                     report.errors[stream] += 1
                     report.failures.append(f"{label}: {exc}")
                     log.error("fetch.failed", error=str(exc))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..streams import LOG_STREAM_ACTIONS
+from ..sources.abstra.streams import LOG_STREAM_ACTIONS
 
 __all__ = [
     "DEFAULT_EVENTS_PER_DAY",

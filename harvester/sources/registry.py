@@ -48,7 +48,7 @@ def resolve_streams(sources: Sequence[Source], names: Sequence[str] | None) -> d
     for name in dict.fromkeys(names):
         hits = [(s, st) for s in sources for st in s.streams if name == st.name or name in st.tables]
         if not hits:
-            raise ConfigError(f"unknown stream or table {name!r}: choose from {', '.join(known)}")
+            raise ConfigError(f"unknown stream {name!r} (no enabled source has a stream or table of that name): choose from {', '.join(known)}")
         for source, stream in hits:
             if stream not in chosen[source.name]:
                 chosen[source.name].append(stream)

@@ -65,7 +65,7 @@ huge = st.just({"id": "huge", "createdAt": "2025-01-03T00:00:00.000Z", "blob": "
     entries=st.lists(st.one_of(good_entries, bad_entries, huge, st.just(_deep(400))), min_size=1, max_size=30)
 )
 def test_hostile_pages_land_good_entries_and_reject_bad_ones(entries: list[Any]) -> None:
-    builder = RowBuilder(TABLES[STREAM], required=("createdAt",))
+    builder = RowBuilder(_ABSTRA_TABLES[STREAM], required=("createdAt",))
     built = [builder.build(e, STREAM) for e in entries]
     rows = [r for r in built if not isinstance(r, Reject)]
     rejects = [r for r in built if isinstance(r, Reject)]

@@ -21,7 +21,16 @@ import pytest
 
 from harvester.runner import Backfill, harvest
 from harvester.simulator import ServerHandle
-from sinks.lake import LAKE_TABLES, lake_table
+from harvester.sources.abstra.streams import TABLES as _ABSTRA
+from sinks.lake import lake_tables
+
+_LAYOUTS = lake_tables(_ABSTRA.values())
+LAKE_TABLES = tuple(_LAYOUTS)  # the Abstra tables and `_rejects`, as a harvest lays them out
+
+
+def lake_table(name: str):  # noqa: ANN201 - the layout of one table, by name
+    return _LAYOUTS[name]
+
 from tests.integration.conftest import START, SimFactory, make_settings, simulator  # noqa: F401 - fixture
 
 Row = tuple[Any, ...]

@@ -20,7 +20,8 @@ from harvester.errors import SinkError
 from harvester.runner import Incremental, harvest
 from harvester.timeutil import floor_day, utc_now
 from sinks import Warehouse
-from sinks.lake import LAKE_TABLES, ROW_GROUP_ROWS, lake_table, mirror, query_lake
+from sinks.lake import ROW_GROUP_ROWS, mirror, query_lake
+from tests.lake.conftest import LAKE_TABLES, lake_table
 
 from .conftest import (
     START,

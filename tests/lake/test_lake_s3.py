@@ -11,7 +11,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from sinks import Warehouse
-from sinks.lake import LAKE_TABLES, mirror, query_lake
+from sinks.lake import mirror, query_lake
+from tests.lake.conftest import LAKE_TABLES
 
 from .conftest import assert_same_rows, harvest_backfill, lake_rows_pyarrow, warehouse_rows
 
