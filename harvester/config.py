@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,10 @@ __all__ = [
     "TOKEN_ENV",
     "ENDPOINT_ENV",
     "AbstraSettings",
+    "AlertsSettings",
+    "ApiSettings",
+    "AutomationsSettings",
+    "FlowsSettings",
     "HarvestSettings",
     "Settings",
     "WarehouseSettings",
@@ -64,9 +68,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AbstraSettings(_Strict):
-    endpoint: str = DEFAULT_ENDPOINT
-    connection: str = "abstra-manager"
+class ApiSettings(_Strict):
+    """What every HTTP source shares: where the API is, its token (from the
+    environment only), and how long and how often to try a call."""
+
+    endpoint: str
     token: SecretStr | None = Field(default=None, exclude=True)
     timeout_seconds: float = Field(default=300.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=50)
@@ -78,12 +84,48 @@ class AbstraSettings(_Strict):
             raise ValueError(f"endpoint {value!r} must start with http:// or https://")
         return value.rstrip("/")
 
+
+class AbstraSettings(ApiSettings):
+    """The Abstra cloud API: the Manager connector's streams and `[[custom]]` streams."""
+
+    endpoint: str = DEFAULT_ENDPOINT
+    connection: str = "abstra-manager"
+    manager_streams: bool = True  # false: this section only carries the API for [[custom]] streams
+
     @field_validator("connection")
     @classmethod
     def _plain_name(cls, value: str) -> str:
         # "." and ".." survive URL escaping and would climb out of the execute path.
         if value.strip() in ("", ".", ".."):
             raise ValueError(f"connection {value!r} is not a connection name")
+        return value
+
+
+class AutomationsSettings(ApiSettings):
+    """The automations API (seed 001): one organization, the listed workspaces."""
+
+    organization_id: str = Field(min_length=1)
+    workspaces: tuple[str, ...] = Field(min_length=1)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+
+
+class FlowsSettings(ApiSettings):
+    """The flow-monitoring API (seed 003): execution counts and the tenants' logs."""
+
+    tenants: tuple[str, ...] = Field(min_length=1)
+    group_by: tuple[Literal["user", "flow", "component"], ...] = ("user", "flow", "component")
+
+
+class AlertsSettings(_Strict):
+    """Where to POST the after-run alert (a flow's incoming webhook)."""
+
+    webhook: str
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"webhook {value!r} must start with http:// or https://")
         return value
 
 
@@ -129,6 +171,9 @@ class Settings(_Strict):
     source section at all means `[abstra]` with its defaults."""
 
     abstra: AbstraSettings | None = None
+    automations: AutomationsSettings | None = None
+    flows: FlowsSettings | None = None
+    alerts: AlertsSettings | None = None
     harvest: HarvestSettings = HarvestSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
 
@@ -144,13 +189,15 @@ class Settings(_Strict):
 
     def secrets(self) -> tuple[str, ...]:
         """Every token the run holds, for the log scrubber."""
-        tokens = (getattr(getattr(self, name), "token", None) for name in self.enabled_sections())
-        return tuple(t.get_secret_value() for t in tokens if t is not None)
+        apis = (getattr(self, name) for name, _ in _TOKENS)
+        return tuple(a.token.get_secret_value() for a in apis if a is not None and a.token is not None)
 
     def require_tokens(self) -> None:
-        """Each enabled source's token, or a ConfigError naming the variable to set."""
-        if self.abstra is not None:
-            self.require_token()
+        """Each enabled API's token, or a ConfigError naming the variable to set."""
+        for name, variable in _TOKENS:
+            api = getattr(self, name)
+            if api is not None and (api.token is None or not api.token.get_secret_value()):
+                raise ConfigError(f"no API token for [{name}]: set the environment variable {variable}")
 
     def require_token(self) -> SecretStr:
         """The Abstra token, or a ConfigError saying which variable to set."""
@@ -159,7 +206,10 @@ class Settings(_Strict):
         return self.abstra.token
 
 
-_SOURCE_SECTIONS = ("abstra",)
+# Source sections in registry order, and each API's (section, token variable, endpoint variable).
+_SOURCE_SECTIONS = ("abstra", "automations", "flows")
+_TOKENS = (("abstra", TOKEN_ENV), ("automations", "AUTOMATIONS_API_TOKEN"), ("flows", "FLOWS_API_TOKEN"))
+_ENDPOINTS = {"abstra": ENDPOINT_ENV, "automations": "AUTOMATIONS_API_ENDPOINT", "flows": "FLOWS_API_ENDPOINT"}
 
 
 def load_settings(
@@ -172,12 +222,15 @@ def load_settings(
     """
     env = os.environ if env is None else env
     data: dict[str, Any] = _read_toml(path) if path else {}
-    for section in (*_SOURCE_SECTIONS, *overrides):
+    for section in (*_SOURCE_SECTIONS, "alerts", *overrides):
         if not isinstance(data.get(section, {}), dict):
             source = f"{path}: " if path else ""
             raise ConfigError(f"{source}{section}: must be a table ([{section}]), not a single value")
-    if "abstra" in data or not any(name in data for name in _SOURCE_SECTIONS):
-        data["abstra"] = _with_env(dict(data.get("abstra", {})), "abstra", env, ENDPOINT_ENV, TOKEN_ENV)
+    if not any(name in data for name in _SOURCE_SECTIONS):
+        data["abstra"] = {}
+    for name, token in _TOKENS:
+        if name in data:
+            data[name] = _with_env(dict(data[name]), name, env, _ENDPOINTS[name], token)
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
     try:

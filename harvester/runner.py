@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import anyio
+import orjson
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
@@ -148,12 +149,47 @@ async def harvest(
             raise
         else:
             report.status = "partial" if report.failures else "ok"
+            if settings.alerts is not None:
+                await _alert(settings, sources, warehouse, report, _command(mode))
             await _finish(warehouse, report)
         finally:
             warehouse.close()
         if settings.warehouse.parquet:
             await _mirror_lake(settings, report)
     return report
+
+
+async def _alert(
+    settings: Settings, sources: Sequence[Source], warehouse: Warehouse, report: RunReport, command: str
+) -> None:
+    """Commit this run's alert to the outbox, then deliver every pending one. A failed
+    delivery makes the run partial; the alert stays pending for the next run."""
+    from .alerts import build_alert, deliver_alerts
+    from .http import Gate
+    from .transport import AiohttpTransport
+
+    assert settings.alerts is not None
+    notables = [n for s in sources for n in s.notable]
+    alert_id, document = await anyio.to_thread.run_sync(
+        functools.partial(
+            build_alert, warehouse, notables, run_id=report.run_id, status=report.status, command=command,
+            rows=dict(report.rows), failures=report.failures, cutoff=utc_now(),
+        )
+    )
+    cutoff = datetime.fromisoformat(document["window"]["until"].replace("Z", "+00:00"))
+    text = orjson.dumps(document).decode()
+    await anyio.to_thread.run_sync(warehouse.record_alert, alert_id, report.run_id, cutoff, text)
+    transport = AiohttpTransport(timeout_seconds=60.0, pool_size=1)
+    try:
+        failures = await deliver_alerts(
+            warehouse, transport, Gate(concurrency=1), settings.alerts.webhook,
+            read=anyio.to_thread.run_sync, write=anyio.to_thread.run_sync,
+        )
+    finally:
+        await transport.aclose()
+    if failures:
+        report.status = "partial"
+        report.failures.extend(failures)
 
 
 async def _mirror_lake(settings: Settings, report: RunReport) -> None:

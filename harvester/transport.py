@@ -27,6 +27,8 @@ class Response:
 
 
 class Transport(Protocol):
+    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Response: ...
+
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Response: ...
 
     async def aclose(self) -> None: ...
@@ -52,9 +54,13 @@ class AiohttpTransport:
         return self._session
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Response:
+        return await self.request("POST", url, headers, body)
+
+    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Send one request of any method; the reply's status, headers and body."""
         session = self._open()
         try:
-            async with session.post(url, data=body, headers=dict(headers)) as reply:
+            async with session.request(method, url, data=body or None, headers=dict(headers)) as reply:
                 payload = await reply.read()
                 return Response(reply.status, dict(reply.headers), payload)
         except (TimeoutError, asyncio.TimeoutError):

@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 import duckdb
 import orjson
 
-from state import checkpoints, runs
+from state import alerts, checkpoints, runs
 from state.errors import CheckpointError, SinkError
 from state.partitions import Checkpoint, Partition
 
@@ -264,6 +264,26 @@ class Warehouse:
         self._atomically(
             f"recording the end of run {run_id}", lambda con: runs.finish_run(con, run_id, status, ended_at, stats)
         )
+
+    # ---- the alert outbox ----------------------------------------------------
+
+    def record_alert(self, alert_id: str, run_id: str, cutoff: datetime, document: str) -> None:
+        """Commit an alert as pending before anything is sent (see `state.alerts`)."""
+        self._writable()
+        self._atomically(
+            f"recording alert {alert_id}",
+            lambda con: alerts.enqueue_alert(con, alert_id, run_id, cutoff, cutoff, document),
+        )
+
+    def alert_cutoff(self) -> datetime | None:
+        return self._read("reading the last alert", alerts.last_cutoff)
+
+    def pending_alerts(self) -> list[tuple[str, str]]:
+        return self._read("reading pending alerts", alerts.pending_alerts)
+
+    def mark_alert(self, alert_id: str, error: str | None, at: datetime) -> None:
+        self._writable()
+        self._atomically(f"recording delivery of {alert_id}", lambda con: alerts.mark_sent(con, alert_id, error, at))
 
     # ---- reading -------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import duckdb
 
 from state.checkpoints import PARTITIONS_COLUMNS, PARTITIONS_TABLE
+from state.alerts import ALERTS_COLUMNS, ALERTS_TABLE
 from state.runs import RUNS_COLUMNS, RUNS_TABLE
 
 from .catalog import TABLES_COLUMNS, TABLES_TABLE, store_catalog
@@ -65,6 +66,7 @@ def all_table_specs(tables: Iterable[Table]) -> dict[str, tuple[ColumnSpec, ...]
     specs[PARTITIONS_TABLE] = PARTITIONS_COLUMNS
     specs[RUNS_TABLE] = RUNS_COLUMNS
     specs[TABLES_TABLE] = TABLES_COLUMNS
+    specs[ALERTS_TABLE] = ALERTS_COLUMNS
     return specs
 
 

@@ -21,6 +21,8 @@ from sinks.tables import Table
 from sinks.writes import PageWrite, SnapshotWrite
 from state.partitions import Checkpoint, Partition
 
+from ..alerts import Notable
+
 __all__ = [
     "Discovery",
     "Job",
@@ -107,6 +109,7 @@ class Source(Protocol):
     name: str
     tables: Sequence[Table]
     streams: Sequence[Stream]
+    notable: Sequence[Notable]  # what an after-run alert reports from this source's tables
 
     async def discover(self, ctx: RunContext, streams: Sequence[Stream]) -> Discovery: ...
 

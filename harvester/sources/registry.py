@@ -20,7 +20,7 @@ __all__ = ["build_sources", "resolve_streams", "stream_names", "tables_of"]
 def build_sources(settings: Settings) -> list[Source]:
     """One source per enabled config section, in a fixed order."""
     sources: list[Source] = []
-    if settings.abstra is not None:
+    if settings.abstra is not None and settings.abstra.manager_streams:
         from .abstra.source import AbstraSource
 
         sources.append(AbstraSource(settings))

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ...alerts import Notable
 from ...config import Settings
 from ...pages import Checkpoint, PageWrite, SnapshotWrite
 from ...planner import Partition
@@ -25,6 +26,18 @@ class AbstraSource:
     name = "abstra"
     tables = tuple(TABLES.values())
     streams = tuple(s.spec() for s in ALL_STREAMS.values())
+    notable = (
+        Notable("failed_logins", "auth_attempt_logs", "status IS DISTINCT FROM 'success'",
+                columns=("created_at", "email", "status", "project_id")),
+        Notable("errored_connector_actions", "connector_action_logs", "errored",
+                columns=("created_at", "project_id", "author_id", "event", "source")),
+        Notable("errored_ai_prompts", "ai_prompt_logs", "errored",
+                columns=("created_at", "project_id", "author_id", "source")),
+        Notable("failed_executions", "executions", "lower(status) SIMILAR TO '.*(fail|error).*'",
+                columns=("created_at", "project_id", "status", "stage_name", "id")),
+        Notable("members_added", "members", "true", "first_seen_at", ("id", "email", "first_seen_at")),
+        Notable("members_removed", "members", "removed_at IS NOT NULL", "removed_at", ("id", "email", "removed_at")),
+    )
 
     def __init__(self, settings: Settings, client: AbstraClient | None = None) -> None:
         self._settings = settings
