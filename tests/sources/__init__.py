@@ -1,0 +1,1 @@
+"""Tests of the source plug-ins, one package per source."""

@@ -1,0 +1,1 @@
+"""The flows source (seed 003): its parsers and its simulator."""
