@@ -12,6 +12,7 @@ The tree is small so a caller can catch at the level it cares about::
     │   ├── TransientError                worth retrying: 429, 5xx, reset, timeout, bad JSON
     │   └── PagingError                   a cursor loop or an offset chain that never ends
     ├── SinkError                         the warehouse refused a write or a query
+    │   └── StorageError          exit 5  the storage failed: disk full, corrupt file, out of memory
     └── CheckpointError                   stored state is unreadable or inconsistent
 
 Messages are one line and say what to fix. None of them ever contains the token:
@@ -34,6 +35,7 @@ __all__ = [
     "PagingError",
     "RunLockedError",
     "SinkError",
+    "StorageError",
     "TransientError",
     "WindowRefusedError",
     "first_harvest_error",
@@ -48,6 +50,7 @@ class ExitCode(enum.IntEnum):
     CONFIG = 2  # bad config or arguments; nothing was fetched
     AUTH = 3  # the token is missing or refused
     LOCKED = 4  # another run holds the warehouse; try later
+    STORAGE = 5  # the warehouse's storage failed (disk full, corrupt file, out of memory); needs a person
     INTERRUPTED = 130  # SIGINT / SIGTERM; everything committed so far is kept
 
 
@@ -107,6 +110,17 @@ class PagingError(FetchError):
 
 class SinkError(HarvestError):
     pass
+
+
+class StorageError(SinkError):
+    """The disk, the file or the memory under the warehouse failed, not the data.
+
+    Its own exit code because retrying will not help and a scheduler must not file it
+    with "partial, re-run later": someone has to free disk, restore the file or raise
+    a limit. The message names the file and the cause.
+    """
+
+    exit_code = ExitCode.STORAGE
 
 
 class CheckpointError(HarvestError):
