@@ -133,8 +133,8 @@ def sink_error(what: str, exc: BaseException, where: Path | str) -> SinkError:
     when storage failed (a full disk's own file when the OS names it), else SinkError."""
     if _SPILL_MARKER in str(exc):
         return StorageError(
-            f"{what} failed: the query needs more temporary disk than its spill limit allows ({where}); "
-            "narrow it (a WHERE, fewer columns, a LIMIT) or raise [warehouse] query_spill_limit"
+            f"{what} stopped: it needs more temporary disk than [warehouse] query_spill_limit allows "
+            f"({where}); narrow it (a WHERE, fewer columns, a LIMIT) or raise the limit"
         )
     if not is_storage_fault(exc):
         return SinkError(f"{what} failed: {one_line(exc)}")
