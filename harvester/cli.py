@@ -227,6 +227,9 @@ def status(ctx: click.Context, config_path: Path | None) -> None:
 def sql(ctx: click.Context, config_path: Path | None, query: str, fmt: str, lake: bool) -> None:
     """Run a read-only SQL query on the warehouse (or, with --lake, on the Parquet lake).
 
+    The connection can read the warehouse (or the lake) and nothing else: no statement
+    can write a file or a table, attach, install or change a setting.
+
     \b
       harvester sql --config harvester.toml "select count(*) from auth_attempt_logs where status <> 'success'"
       harvester sql --config harvester.toml --format csv "select * from members" > members.csv
@@ -236,11 +239,12 @@ def sql(ctx: click.Context, config_path: Path | None, query: str, fmt: str, lake
     if lake:
         from sinks.lake import query_lake
 
-        columns, rows = query_lake(_lake_root(settings), query)
+        columns, rows = query_lake(_lake_root(settings), query, spill_limit=settings.warehouse.query_spill_limit)
     else:
         from sinks import Warehouse
 
-        with Warehouse.open_read_only(settings.warehouse.duckdb) as warehouse:
+        spill = settings.warehouse.query_spill_limit
+        with Warehouse.open_read_only(settings.warehouse.duckdb, spill_limit=spill) as warehouse:
             columns, rows = warehouse.query(query)
     print_rows(columns, rows, fmt)
 

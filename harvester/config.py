@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from sinks.connection import DEFAULT_SPILL_LIMIT, parse_size
+
 from .errors import ConfigError
 from .planner import MAX_SLICE_DAYS
 from .timeutil import parse_duration, parse_user_instant
@@ -64,8 +66,14 @@ Instant = Annotated[datetime, BeforeValidator(_instant)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+EARLIEST_START = parse_user_instant("2015-01-01")  # before any Abstra data can exist
+MAX_TIMEOUT_SECONDS = 24 * 3600.0
+MIN_REQUESTS_PER_SECOND = 0.001  # one request every ~17 minutes; slower is a typo
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `inf` or `nan` in any float key is an error, not an overflow later.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ApiSettings(_Strict):
@@ -74,7 +82,7 @@ class ApiSettings(_Strict):
 
     endpoint: str
     token: SecretStr | None = Field(default=None, exclude=True)
-    timeout_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(default=300.0, gt=0, le=MAX_TIMEOUT_SECONDS)
     max_retries: int = Field(default=6, ge=0, le=50)
 
     @field_validator("endpoint")
@@ -144,13 +152,37 @@ class HarvestSettings(_Strict):
     @field_validator("streams")
     @classmethod
     def _unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return None if value is None else tuple(dict.fromkeys(value))
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("is empty: list the streams to harvest, or remove the key to harvest them all")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("start")
+    @classmethod
+    def _not_before_the_platform(cls, value: datetime) -> datetime:
+        if value < EARLIEST_START:
+            raise ValueError(f"{value.date().isoformat()} is before 2015-01-01, when no Abstra data can exist; give a later start")
+        return value
+
+    @field_validator("requests_per_second")
+    @classmethod
+    def _a_usable_rate(cls, value: float) -> float:
+        if 0 < value < MIN_REQUESTS_PER_SECOND:
+            raise ValueError(f"{value:g} is too slow to finish; use 0 (no limit) or at least {MIN_REQUESTS_PER_SECOND:g}")
+        return value
 
 
 class WarehouseSettings(_Strict):
     duckdb: Path = Path("warehouse.duckdb")
     memory_limit: str = "32MB"
     parquet: str | None = None  # the Parquet lake: a folder or a URI (s3://bucket/prefix); None/"" = none
+    query_spill_limit: str = DEFAULT_SPILL_LIMIT  # temporary disk one `sql` query may use
+
+    @field_validator("duckdb")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        return value.expanduser()  # `~` means home here as in `parquet`, never a folder named "~"
 
     @field_validator("parquet")
     @classmethod
@@ -158,7 +190,18 @@ class WarehouseSettings(_Strict):
         value = (value or "").strip()
         if "://" in value and not value.split("://", 1)[1].strip("/"):
             raise ValueError(f"parquet {value!r} names no bucket or folder")
+        if value and "://" not in value:
+            value = str(Path(value).expanduser())
         return value or None
+
+    @field_validator("query_spill_limit")
+    @classmethod
+    def _a_size(cls, value: str) -> str:
+        try:
+            parse_size(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).replace("memory limit", "size")) from None
+        return value
 
     @property
     def local_parquet(self) -> bool:
@@ -243,7 +286,7 @@ def load_settings(
         update: dict[str, Any] = {}
         if not warehouse.duckdb.is_absolute():
             update["duckdb"] = (path.parent / warehouse.duckdb).resolve()
-        if warehouse.local_parquet and not Path(str(warehouse.parquet)).expanduser().is_absolute():
+        if warehouse.local_parquet and not Path(str(warehouse.parquet)).is_absolute():
             update["parquet"] = str((path.parent / str(warehouse.parquet)).resolve())
         if update:
             settings = settings.model_copy(update={"warehouse": warehouse.model_copy(update=update)})
@@ -281,6 +324,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found: pass --config with an existing file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
 
 
 def _one_line(exc: ValidationError, path: Path | None) -> str:

@@ -12,6 +12,7 @@ The tree is small so a caller can catch at the level it cares about::
     │   ├── TransientError                worth retrying: 429, 5xx, reset, timeout, bad JSON
     │   └── PagingError                   a cursor loop or an offset chain that never ends
     ├── SinkError                         the warehouse refused a write or a query
+    │   └── StorageError          exit 5  the storage failed: disk full, corrupt file, out of memory
     └── CheckpointError                   stored state is unreadable or inconsistent
 
 Messages are one line and say what to fix. None of them ever contains the token:
@@ -28,6 +29,7 @@ from state.errors import (
     HarvestError,
     RunLockedError,
     SinkError,
+    StorageError,
 )
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "PagingError",
     "RunLockedError",
     "SinkError",
+    "StorageError",
     "TransientError",
     "WindowRefusedError",
     "first_harvest_error",

@@ -8,6 +8,7 @@ under cron (no TTY) they are JSON, one object per line, for machines.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
@@ -15,34 +16,50 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
-__all__ = ["configure_logging", "redact_secrets"]
+__all__ = ["REDACTED", "UNAMBIGUOUS_LENGTH", "configure_logging", "redact_secrets"]
+
+REDACTED = "[REDACTED]"
+UNAMBIGUOUS_LENGTH = 8  # a secret this long never occurs by chance inside ordinary log text
 
 EventDict = MutableMapping[str, Any]
 Processor = Callable[[Any, str, EventDict], EventDict]
 
 
 def redact_secrets(*secrets: str) -> Processor:
-    """A processor that replaces any occurrence of a secret in any string value.
+    """A processor that replaces a secret wherever it can occur in any logged value.
 
     Defence in depth: nothing should log the token in the first place, but an error
-    message quoting a request could, and a log file outlives the mistake.
+    message quoting a request could, and a log file outlives the mistake. A secret of
+    `UNAMBIGUOUS_LENGTH` characters or more is replaced anywhere; a shorter one only
+    where it stands as a whole token (between non-alphanumerics, as in a header value
+    `Bearer t`, a URL `?token=t&` or a repr `'t'`), so a 1-character token does not
+    turn every "t" of the log into `[REDACTED]`.
     """
-    needles = tuple(s for s in secrets if s)
+    pattern = _secrets_pattern(secrets)
 
     def processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
-        if not needles:
+        if pattern is None:
             return event
         for key, value in event.items():
             text = value if isinstance(value, str) else None
             if text is None and not isinstance(value, int | float | bool | type(None)):
                 text = str(value)
-            if text is not None and any(n in text for n in needles):
-                for needle in needles:
-                    text = text.replace(needle, "[REDACTED]")
-                event[key] = text
+            if text is not None:
+                scrubbed = pattern.sub(REDACTED, text)
+                if scrubbed != text:
+                    event[key] = scrubbed
         return event
 
     return processor
+
+
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for every secret: long ones as plain text, short ones as whole tokens."""
+    parts = [
+        re.escape(s) if len(s) >= UNAMBIGUOUS_LENGTH else rf"(?<![^\W_]){re.escape(s)}(?![^\W_])"
+        for s in sorted({s for s in secrets if s}, key=len, reverse=True)
+    ]
+    return re.compile("|".join(parts)) if parts else None
 
 
 def _json_renderer(_logger: Any, _name: str, event: EventDict) -> str:

@@ -3,10 +3,21 @@
 Settings chosen for a flat memory profile: `preserve_insertion_order=false` lets
 inserts stream, `allocator_flush_threshold` hands freed memory back after each
 statement, and the session time zone is UTC so TIMESTAMPTZ values print as UTC.
+
+Connections that run user SQL (`sql`, `sql --lake`) are *sealed* (`SEALED_SETTINGS`
+then `seal`): read-only is a property of DuckDB's own settings, not of a text filter.
+No file outside the database itself may be opened (`enable_external_access = false`
+with no allowed paths at all: DuckDB lets an allowed path be written as well as read,
+so the lake is handed over as Arrow datasets instead), no extension is installed or
+loaded, temporary spill is capped, and `lock_configuration` stops any `SET` undoing it.
+
+Storage faults (disk full, a corrupt file, out of memory) become `StorageError`, whose
+exit code tells a scheduler that a person is needed; other errors stay `SinkError`.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,9 +25,24 @@ from typing import Any
 
 import duckdb
 
-from state.errors import ConfigError, RunLockedError, SinkError
+from state.errors import ConfigError, RunLockedError, SinkError, StorageError
 
-__all__ = ["connect", "one_line", "parse_size", "size_setting"]
+__all__ = [
+    "DEFAULT_SPILL_LIMIT",
+    "connect",
+    "is_storage_fault",
+    "one_line",
+    "parse_size",
+    "seal",
+    "sealed_settings",
+    "sink_error",
+    "size_setting",
+]
+
+DEFAULT_SPILL_LIMIT = "4GB"  # temporary disk one read-only query may fill before it is stopped
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM})
+_STORAGE_MARKERS = ("Corrupt database file", "checksum", "No space left", "not a valid DuckDB database")
+_SPILL_MARKER = "max_temp_directory_size"
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
@@ -37,8 +63,24 @@ def size_setting(text: str) -> str:
     return f"{parse_size(text)}B"
 
 
+def sealed_settings(spill_limit: str) -> dict[str, Any]:
+    """Connection settings that leave a connection able to read its own database and
+    nothing else: no other file (read or write), no extension, bounded spill."""
+    return {
+        "enable_external_access": False,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "max_temp_directory_size": size_setting(spill_limit),
+    }
+
+
+def seal(con: duckdb.DuckDBPyConnection) -> None:
+    """Lock the configuration: after this no statement can change a setting."""
+    con.execute("SET lock_configuration = true")
+
+
 def connect(
-    path: Path,
+    path: Path | str,
     *,
     read_only: bool,
     memory_limit: str,
@@ -68,13 +110,36 @@ def connect(
             raise RunLockedError(
                 f"the warehouse {path} is in use by {who} (a harvester run?); wait for it or run later"
             ) from exc
-        raise SinkError(f"cannot open the warehouse {path}: {one_line(exc)}") from exc
+        raise sink_error(f"opening {path}", exc, path) from exc
     try:
         con.execute("SET TimeZone = 'UTC'")
     except duckdb.Error as exc:
         con.close()
-        raise SinkError(f"cannot configure the warehouse {path}: {one_line(exc)}") from exc
+        raise sink_error(f"configuring {path}", exc, path) from exc
     return con
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """The disk, the file or the memory failed (as opposed to the SQL or the data)."""
+    if isinstance(exc, duckdb.OutOfMemoryException | duckdb.IOException):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _STORAGE_ERRNOS
+    return isinstance(exc, duckdb.Error) and any(marker in str(exc) for marker in _STORAGE_MARKERS)
+
+
+def sink_error(what: str, exc: BaseException, where: Path | str) -> SinkError:
+    """One line for a failed DuckDB step: a StorageError naming the file and the cause
+    when storage failed (a full disk's own file when the OS names it), else SinkError."""
+    if _SPILL_MARKER in str(exc):
+        return StorageError(
+            f"{what} stopped: it needs more temporary disk than [warehouse] query_spill_limit allows "
+            f"({where}); narrow it (a WHERE, fewer columns, a LIMIT) or raise the limit"
+        )
+    if not is_storage_fault(exc):
+        return SinkError(f"{what} failed: {one_line(exc)}")
+    place = getattr(exc, "filename", None) or where
+    return StorageError(f"storage failure on {place}: {what} failed: {one_line(exc)}")
 
 
 def one_line(exc: BaseException) -> str:

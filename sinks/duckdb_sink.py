@@ -26,7 +26,15 @@ from state.partitions import Checkpoint, Partition
 from . import merge
 from .batch import dedupe_rows, reject_rows
 from .catalog import load_catalog
-from .connection import connect, one_line, parse_size, size_setting
+from .connection import (
+    DEFAULT_SPILL_LIMIT,
+    connect,
+    parse_size,
+    seal,
+    sealed_settings,
+    sink_error,
+    size_setting,
+)
 from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
 from .status import run_read_only, table_status
@@ -122,12 +130,23 @@ class Warehouse:
         return warehouse
 
     @classmethod
-    def open_read_only(cls, path: Path, *, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> Warehouse:
-        """Open an existing file for `status` and `sql`; never creates anything."""
+    def open_read_only(
+        cls, path: Path, *, memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT
+    ) -> Warehouse:
+        """Open an existing file for `status` and `sql`; never creates anything.
+
+        The connection is sealed (see `sinks.connection`): whatever SQL it is given, it
+        can read this file and nothing else, and write nothing but bounded spill.
+        """
         path = Path(path)
         if not path.is_file():
             raise SinkError(f"no warehouse at {path}: run `harvester run` or `harvester backfill` first")
-        con = connect(path, read_only=True, memory_limit=memory_limit, threads=None)
+        con = connect(path, read_only=True, memory_limit=memory_limit, threads=None, extra=sealed_settings(spill_limit))
+        try:
+            seal(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise sink_error(f"sealing {path}", exc, path) from exc
         warehouse = cls(con, path, read_only=True, memory_limit=parse_size(memory_limit), stager=None)
         try:
             warehouse.tables = warehouse._read("reading the table catalog", load_catalog)
@@ -301,7 +320,7 @@ class Warehouse:
         con = self._connection()
         if not self.read_only:
             raise SinkError("queries run only on a warehouse opened read-only")
-        return run_read_only(con, sql, max_rows)
+        return run_read_only(con, sql, max_rows, where=self.path)
 
     # ---- internals -----------------------------------------------------------
 
@@ -320,7 +339,7 @@ class Warehouse:
         try:
             return fn(con)
         except duckdb.Error as exc:
-            raise SinkError(f"{what} failed: {one_line(exc)}") from exc
+            raise sink_error(what, exc, self.path) from exc
 
     def _atomically(self, what: str, body: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
         """Run `body` in one transaction; on any error roll back and raise SinkError.
@@ -338,7 +357,7 @@ class Warehouse:
                 return self._transaction_once(con, what, body)
             except duckdb.OutOfMemoryException as exc:
                 if factor == _OOM_RETRY_FACTORS[-1]:
-                    raise SinkError(f"{what} failed: {one_line(exc)}") from exc
+                    raise sink_error(what, exc, self.path) from exc
             finally:  # after COMMIT or ROLLBACK: a SET is allowed again
                 self._limit_now = self._memory_limit
                 self._set_memory_limit(self._memory_limit, quiet=True)
@@ -357,7 +376,7 @@ class Warehouse:
             raise
         except (duckdb.Error, OSError, orjson.JSONEncodeError) as exc:
             self._rollback(con)
-            raise SinkError(f"{what} failed: {one_line(exc)}") from exc
+            raise sink_error(what, exc, self.path) from exc
         except BaseException:
             self._rollback(con)
             raise
@@ -383,7 +402,13 @@ class Warehouse:
 
     @contextmanager
     def _staged(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> Iterator[None]:
-        """Load rows into the temp table `_stage` for the duration of the block."""
+        """Load rows into the temp table `_stage` for the duration of the block.
+
+        When the block fails, the transaction is usually aborted and the DROP would
+        fail too ("Current transaction is aborted"), replacing the real cause (a
+        checksum mismatch, a full disk); the rollback drops the table anyway, so the
+        DROP is then only attempted and the block's own error goes up.
+        """
         con = self._connection()
         assert self._stager is not None, "stager exists on every writable warehouse"
         with self._stager.staged(rows, columns) as staged:
@@ -391,8 +416,11 @@ class Warehouse:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM {staged.sql}")
             try:
                 yield
-            finally:
-                con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+            except BaseException:
+                with suppress(duckdb.Error):
+                    con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+                raise
+            con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
 
     @contextmanager
     def _room_to_read(self, file_size: int) -> Iterator[None]:

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import duckdb
 
-from state.checkpoints import PARTITIONS_COLUMNS, PARTITIONS_TABLE
 from state.alerts import ALERTS_COLUMNS, ALERTS_TABLE
+from state.checkpoints import PARTITIONS_COLUMNS, PARTITIONS_TABLE
 from state.runs import RUNS_COLUMNS, RUNS_TABLE
 
 from .catalog import TABLES_COLUMNS, TABLES_TABLE, store_catalog

@@ -16,7 +16,7 @@ from state.checkpoints import PARTITIONS_TABLE
 from state.errors import SinkError
 from state.runs import RUNS_TABLE, last_run
 
-from .connection import one_line
+from .connection import sink_error
 from .schema import REJECTS_TABLE, existing_tables, quote_ident
 from .tables import Table, merge_name
 
@@ -29,8 +29,9 @@ READ_ONLY_STATEMENTS = frozenset(
 def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse anything but SELECT / EXPLAIN / PRAGMA before running it.
 
-    The connection is read-only anyway; this also refuses ATTACH, COPY ... TO,
-    INSTALL and SET, which a read-only database alone would let through.
+    Only a friendlier message: safety comes from the sealed connection (see
+    `sinks.connection`), which refuses every write, file, extension and setting
+    whatever statement asks, including a PRAGMA that passes this check.
     """
     try:
         statements = con.extract_statements(sql)
@@ -123,17 +124,18 @@ def _rejects_by_stream(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def run_read_only(
-    con: duckdb.DuckDBPyConnection, sql: str, max_rows: int | None = None
+    con: duckdb.DuckDBPyConnection, sql: str, max_rows: int | None = None, *, where: object = "the warehouse"
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Check `sql` is read-only, run it, return column names and rows.
 
     One function for the warehouse and the lake, so `sql` and `sql --lake` accept and
-    refuse exactly the same statements and fail with the same one-line error."""
+    refuse exactly the same statements and fail with the same one-line error; `where`
+    (the file or the lake) is named when storage fails."""
     check_read_only_sql(con, sql)
     try:
         result = con.execute(sql)
         columns = [d[0] for d in result.description or ()]
         rows = result.fetchall() if max_rows is None else result.fetchmany(max_rows)
     except duckdb.Error as exc:
-        raise SinkError(f"query failed: {one_line(exc)}") from exc
+        raise sink_error("the query", exc, str(where)) from exc
     return columns, rows

@@ -16,6 +16,7 @@ __all__ = [
     "HarvestError",
     "RunLockedError",
     "SinkError",
+    "StorageError",
 ]
 
 
@@ -27,6 +28,7 @@ class ExitCode(enum.IntEnum):
     CONFIG = 2  # bad config or arguments; nothing was fetched
     AUTH = 3  # the token is missing or refused
     LOCKED = 4  # another run holds the warehouse; try later
+    STORAGE = 5  # the warehouse's storage failed (disk full, corrupt file, out of memory); needs a person
     INTERRUPTED = 130  # SIGINT / SIGTERM; everything committed so far is kept
 
 
@@ -46,6 +48,17 @@ class RunLockedError(HarvestError):
 
 class SinkError(HarvestError):
     pass
+
+
+class StorageError(SinkError):
+    """The disk, the file or the memory under the warehouse failed, not the data.
+
+    Its own exit code because retrying will not help and a scheduler must not file it
+    with "partial, re-run later": someone has to free disk, restore the file or raise
+    a limit. The message names the file and the cause.
+    """
+
+    exit_code = ExitCode.STORAGE
 
 
 class CheckpointError(HarvestError):

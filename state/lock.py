@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from state.errors import RunLockedError
+from state.errors import ConfigError, RunLockedError
 
 __all__ = ["RunLock", "lock_path_for"]
 
@@ -47,8 +47,7 @@ class RunLock:
     def acquire(self) -> None:
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this RunLock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -64,6 +63,18 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+
+    def _open(self) -> int:
+        """The lock file's descriptor; a place where it cannot be created (`/proc`, a
+        read-only or missing mount) is a configuration error naming the setting."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the run lock {self.path} ({exc.strerror}): "
+                "set [warehouse] duckdb to a file in a writable folder"
+            ) from None
 
     def release(self) -> None:
         """Blank the pid and unlock. The file stays (see the module docstring)."""

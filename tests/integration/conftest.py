@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from harvester.config import AbstraSettings, HarvestSettings, Settings, WarehouseSettings
+from harvester.config import (
+    AbstraSettings,
+    HarvestSettings,
+    Settings,
+    WarehouseSettings,
+)
 from harvester.simulator import ServerHandle, SimConfig, run_in_thread
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

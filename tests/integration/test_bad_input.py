@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from harvester.pages import Checkpoint, PageWrite, Reject
 from harvester.planner import Partition
 from harvester.records import RowBuilder
-from sinks import Warehouse
 from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+from sinks import Warehouse
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import anyio
 
-from harvester.simulator.config import DEFAULT_EVENTS_PER_DAY
 from harvester.runner import Backfill, Incremental, harvest
+from harvester.simulator.config import DEFAULT_EVENTS_PER_DAY
 from harvester.timeutil import floor_day, utc_now
 
 from .conftest import START, SimFactory, make_settings

@@ -11,8 +11,8 @@ import duckdb
 
 from harvester.planner import day_slices
 from harvester.records import content_id
-from harvester.sources.abstra.records import flatten_metrics
 from harvester.simulator import Org
+from harvester.sources.abstra.records import flatten_metrics
 from harvester.sources.abstra.streams import LOG_STREAM_ACTIONS
 
 __all__ = ["assert_matches_truth", "expected_log_ids", "table_ids"]

@@ -18,7 +18,14 @@ from harvester.errors import ExitCode
 from harvester.runner import Backfill, harvest
 from tests.integration.conftest import write_config
 
-from .conftest import END, START, assert_lake_equals_warehouse, lake_files, make_settings, warehouse_rows
+from .conftest import (
+    END,
+    START,
+    assert_lake_equals_warehouse,
+    lake_files,
+    make_settings,
+    warehouse_rows,
+)
 
 pytestmark = pytest.mark.skipif(
     "parquet" not in WarehouseSettings.model_fields or "export" not in main.commands,

@@ -14,7 +14,12 @@ from sinks import Warehouse
 from sinks.lake import mirror, query_lake
 from tests.lake.conftest import LAKE_TABLES
 
-from .conftest import assert_same_rows, harvest_backfill, lake_rows_pyarrow, warehouse_rows
+from .conftest import (
+    assert_same_rows,
+    harvest_backfill,
+    lake_rows_pyarrow,
+    warehouse_rows,
+)
 
 moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (the test extra)")
 

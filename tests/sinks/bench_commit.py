@@ -21,8 +21,8 @@ from pathlib import Path
 import harvester.runner  # noqa: F401 - the imports of a real run (aiohttp, structlog, ...)
 from harvester.pages import Checkpoint, PageWrite
 from harvester.planner import Partition
-from sinks import Warehouse
 from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+from sinks import Warehouse
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 

@@ -11,9 +11,9 @@ import pytest
 from harvester.errors import RunLockedError, SinkError
 from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
 from harvester.planner import Partition
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 from sinks import Warehouse
 from tests.children import held_by_child
-from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
 from harvester.planner import Partition
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 from harvester.timeutil import format_wire
 from sinks import Warehouse
-from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 

@@ -13,10 +13,10 @@ import sinks
 import state
 from harvester.errors import ConfigError
 from harvester.sources.abstra.streams import TABLES
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 from sinks import Warehouse, parse_size
 from sinks.schema import create_table_sql, quote_ident
 from sinks.staging import Stager
-from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 

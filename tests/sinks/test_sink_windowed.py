@@ -12,8 +12,8 @@ import pytest
 from harvester.errors import CheckpointError, SinkError
 from harvester.pages import Checkpoint, PageWrite, Reject
 from harvester.planner import Partition
-from sinks import Warehouse
 from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+from sinks import Warehouse
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sinks import Warehouse
 from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
+from sinks import Warehouse
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 

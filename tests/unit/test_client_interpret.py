@@ -8,7 +8,6 @@ from urllib.parse import unquote, urljoin, urlsplit
 import orjson
 import pytest
 
-from harvester.sources.abstra.client import ConnectionNotFoundError, _execute_url, interpret
 from harvester.errors import (
     ActionError,
     AuthError,
@@ -16,6 +15,11 @@ from harvester.errors import (
     FetchError,
     TransientError,
     WindowRefusedError,
+)
+from harvester.sources.abstra.client import (
+    ConnectionNotFoundError,
+    _execute_url,
+    interpret,
 )
 from harvester.transport import Response
 

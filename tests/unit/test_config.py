@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from harvester.config import DEFAULT_ENDPOINT, Settings, load_settings
 from harvester.errors import ConfigError, ExitCode
-from harvester.sources.abstra.streams import ALL_STREAMS
 
 TOKEN = "tok_S3CRET-value-that-must-never-leak"
 ENV = {"ABSTRA_API_TOKEN": TOKEN}

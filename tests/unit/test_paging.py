@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harvester.errors import PagingError
-from harvester.sources.abstra.models import LogPage
 from harvester.paging import CursorPaging, OffsetPaging
+from harvester.sources.abstra.models import LogPage
 
 # CursorPaging ------------------------------------------------------------------
 

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 
 from harvester.pages import Reject
 from harvester.records import RowBuilder, content_id
-from harvester.sources.abstra.records import consumption_rows, flatten_metrics, organization_rows, snapshot_items
+from harvester.sources.abstra.records import (
+    consumption_rows,
+    flatten_metrics,
+    organization_rows,
+    snapshot_items,
+)
 from harvester.sources.abstra.streams import LOG_STREAM_ACTIONS, TABLES
 
 LOG_TABLES = sorted(LOG_STREAM_ACTIONS)

@@ -33,9 +33,22 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from harvester.simulator.config import SimConfig
-from harvester.simulator.faults import TRANSPORT_FAULTS, Faults, TokenBucket, too_many_requests, transport_fault
+from harvester.simulator.faults import (
+    TRANSPORT_FAULTS,
+    Faults,
+    TokenBucket,
+    too_many_requests,
+    transport_fault,
+)
 
-from .simdata import GROUPINGS, FlowsSimConfig, FlowsTruth, FlowsWorld, render_counts, render_logs
+from .simdata import (
+    GROUPINGS,
+    FlowsSimConfig,
+    FlowsTruth,
+    FlowsWorld,
+    render_counts,
+    render_logs,
+)
 
 __all__ = [
     "EXECUTIONS_ROUTE",

@@ -18,7 +18,12 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from harvester.sources.flows.records import count_rows, log_entries, log_row, merge_error_reads
+from harvester.sources.flows.records import (
+    count_rows,
+    log_entries,
+    log_row,
+    merge_error_reads,
+)
 from harvester.sources.flows.simdata import (
     COUNT_FORMS,
     COUNT_WRAPPERS,
