@@ -18,10 +18,13 @@ import pytest
 
 from harvester.errors import SinkError
 from harvester.runner import Incremental, harvest
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 from harvester.timeutil import floor_day, utc_now
 from sinks import Warehouse
 from sinks.lake import ROW_GROUP_ROWS, mirror, query_lake
 from tests.lake.conftest import LAKE_TABLES, lake_table
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 from .conftest import (
     START,
