@@ -438,7 +438,7 @@ async def _commit(batch: list[Write], warehouse: Warehouse, db: anyio.CapacityLi
 
 
 def _count(write: Write, report: RunReport, progress: Progress) -> None:
-    stream = write.partition.stream if isinstance(write, PageWrite) else write.table
+    stream = write.stream
     report.rows[stream] += len(write.rows)
     report.pages[stream] += 1
     report.rejects[stream] += len(write.rejects)

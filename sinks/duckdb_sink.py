@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 import duckdb
 import orjson
 
-from state import alerts, checkpoints, runs
+from state import alerts, checkpoints, marks, runs
 from state.errors import CheckpointError, SinkError
 from state.partitions import Checkpoint, Partition
 
@@ -195,8 +195,8 @@ class Warehouse:
         batches = {
             name: dedupe_rows(self.tables[name], [w.rows for w in group]) for name, group in by_table.items()
         }
-        rejects = [r for w in writes for r in reject_rows(w.rejects, w.partition.key)]
-        advances = [(w.partition, w.checkpoint) for w in writes]
+        rejects = [r for w in writes for r in reject_rows(w.rejects, w.partition.key if w.partition else "")]
+        advances = [(w.partition, w.checkpoint) for w in writes if w.partition and w.checkpoint]
 
         def body(con: duckdb.DuckDBPyConnection) -> None:
             for name, rows in batches.items():
@@ -205,7 +205,8 @@ class Warehouse:
                     with self._staged(rows, input_columns(table)):
                         merge.merge_windowed(con, table, _STAGE)
             self._merge_rejects(rejects)
-            checkpoints.upsert_checkpoints(con, self._run_id, advances)
+            if advances:
+                checkpoints.upsert_checkpoints(con, self._run_id, advances)
 
         self._atomically(f"committing {len(writes)} page(s) to {', '.join(by_table)}", body)
 
@@ -233,6 +234,8 @@ class Warehouse:
             else:
                 merge.merge_snapshot(con, table, None, write.scope, write.seen_at)
             self._merge_rejects(rejects)
+            if write.marks:
+                marks.set_marks(con, write.marks)
 
         self._atomically(f"merging the {table.name} snapshot {write.scope or '(org)'}", body)
 
@@ -441,9 +444,12 @@ class Warehouse:
 
     def _check_page(self, write: PageWrite) -> None:
         table = self.tables.get(write.table)
+        where = write.partition.label() if write.partition else write.stream
         if table is None or table.is_snapshot:
-            raise SinkError(f"page for {write.partition.label()} targets {write.table!r}, not a windowed table")
-        if write.checkpoint.partition_key != write.partition.key:
+            raise SinkError(f"page for {where} targets {write.table!r}, not a table merged by key")
+        if (write.partition is None) != (write.checkpoint is None):
+            raise CheckpointError(f"page for {where}: a partition and its checkpoint travel together")
+        if write.partition and write.checkpoint and write.checkpoint.partition_key != write.partition.key:
             raise CheckpointError(
                 f"checkpoint for {write.checkpoint.partition_key} rides on a page of partition "
                 f"{write.partition.key} ({write.partition.label()})"

@@ -14,6 +14,7 @@ import duckdb
 
 from state.alerts import ALERTS_COLUMNS, ALERTS_TABLE
 from state.checkpoints import PARTITIONS_COLUMNS, PARTITIONS_TABLE
+from state.marks import MARKS_COLUMNS, MARKS_TABLE
 from state.runs import RUNS_COLUMNS, RUNS_TABLE
 
 from .catalog import TABLES_COLUMNS, TABLES_TABLE, store_catalog
@@ -67,6 +68,7 @@ def all_table_specs(tables: Iterable[Table]) -> dict[str, tuple[ColumnSpec, ...]
     specs[RUNS_TABLE] = RUNS_COLUMNS
     specs[TABLES_TABLE] = TABLES_COLUMNS
     specs[ALERTS_TABLE] = ALERTS_COLUMNS
+    specs[MARKS_TABLE] = MARKS_COLUMNS
     return specs
 
 

@@ -30,18 +30,25 @@ class Reject:
 
 @dataclass
 class PageWrite:
-    """One fetched page of a windowed stream.
+    """One fetched page, merged into `table` by the table's rule.
 
     `rows` are dicts keyed by the table's column names; timestamps are aware UTC
     `datetime`s or wire strings, JSON columns hold Python values (dict/list/...),
-    `harvested_at` is filled by the writer.
+    `harvested_at` is filled by the writer. A page of a windowed chain carries its
+    `partition` and the `checkpoint` after it (they commit together); a page of a
+    stream read whole every run (a revision list, a log endpoint with no paging)
+    carries neither.
     """
 
-    partition: Partition
+    partition: Partition | None
     table: str
     rows: list[Row]
-    checkpoint: Checkpoint
+    checkpoint: Checkpoint | None
     rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def stream(self) -> str:
+        return self.partition.stream if self.partition is not None else self.table
 
 
 @dataclass
@@ -60,3 +67,8 @@ class SnapshotWrite:
     rows: list[Row]
     seen_at: datetime
     rejects: list[Reject] = field(default_factory=list)
+    marks: tuple[tuple[str, str], ...] = ()  # (key, value) a source stores with this write (`_marks`)
+
+    @property
+    def stream(self) -> str:
+        return self.table

@@ -38,7 +38,7 @@ def test_every_registry_table_and_state_table_is_created(wh_path: Path) -> None:
             "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
         ).fetchone()
         indexes = con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone()
-    assert names == {*TABLES, "_rejects", "_partitions", "_runs", "_tables", "_alerts"}
+    assert names == {*TABLES, "_rejects", "_partitions", "_runs", "_tables", "_alerts", "_marks"}
     assert constraints == (0,) and indexes == (0,)  # keys would grow memory with row count
 
 
