@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import itertools
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -207,6 +208,20 @@ def _assert_healthy_run_lands(simulator: SimFactory, path: Path) -> None:
     expected = expected_log_ids(server.sim.org, "auth_attempt_logs", START, end)
     assert expected and expected <= set(table_ids(path, "auth_attempt_logs"))
     assert "running" not in _run_statuses(path)
+
+
+def test_a_fresh_giant_cursor_on_every_page_never_leaves_the_run_running(tmp_path: Path) -> None:
+    """Before the cap, a new 5 MB cursor per page ran DuckDB out of memory mid-run and
+    left `_runs` at "running"; now the first one fails its partition and the run ends."""
+    pages = itertools.count()
+
+    async def giant(request: web.Request, params: dict[str, Any]) -> web.StreamResponse:
+        n = next(pages)
+        return await reply_json(page([entry(n)], f"{n}" + "x" * 5_000_000))(request, params)
+
+    path = tmp_path / "w.duckdb"
+    report = _run({HOSTILE: giant}, path)
+    _assert_partition_failed(report, path, "over the limit of 4096")
 
 
 # Item 6: wrong shapes ------------------------------------------------------------------
