@@ -84,6 +84,14 @@ class ApiSettings(_Strict):
     token: SecretStr | None = Field(default=None, exclude=True)
     timeout_seconds: float = Field(default=300.0, gt=0, le=MAX_TIMEOUT_SECONDS)
     max_retries: int = Field(default=6, ge=0, le=50)
+    # A server that stops sending mid-reply is cut after this many seconds of silence.
+    read_timeout_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # Total seconds one partition or snapshot may spend on failed attempts and waits,
+    # so a cron run ends even when a server fails slowly on every attempt.
+    retry_budget_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    # A reply larger than this (after decompression) fails its partition: far below
+    # the run's memory budget, far above any real page (500 entries are ~0.5 MB).
+    max_reply_mb: int = Field(default=32, ge=1, le=1024)
 
     @field_validator("endpoint")
     @classmethod

@@ -10,7 +10,10 @@ The tree is small so a caller can catch at the level it cares about::
     │   ├── ActionError                   the API answered status "error"
     │   │   └── WindowRefusedError        ... because the window or batch was too big
     │   ├── TransientError                worth retrying: 429, 5xx, reset, timeout, bad JSON
-    │   └── PagingError                   a cursor loop or an offset chain that never ends
+    │   ├── PagingError                   a cursor loop, a runaway chain, a cursor too long
+    │   ├── ProtocolError                 a reply that breaks the contract: wrong shape, too many entries
+    │   │   └── ReplyTooLargeError        ... or more bytes than `max_reply_mb`
+    │   └── RedirectError         exit 2  a 3xx: the endpoint is wrong (never followed)
     ├── SinkError                         the warehouse refused a write or a query
     │   └── StorageError          exit 5  the storage failed: disk full, corrupt file, out of memory
     └── CheckpointError                   stored state is unreadable or inconsistent
@@ -41,6 +44,9 @@ __all__ = [
     "FetchError",
     "HarvestError",
     "PagingError",
+    "ProtocolError",
+    "RedirectError",
+    "ReplyTooLargeError",
     "RunLockedError",
     "SinkError",
     "StorageError",
@@ -89,6 +95,24 @@ class TransientError(FetchError):
 
 class PagingError(FetchError):
     """The API's paging went wrong in a way retries cannot fix (a loop, a runaway chain)."""
+
+
+class ProtocolError(FetchError):
+    """The reply broke the API's contract (wrong shape, more entries than asked for).
+
+    Not transient: the same request would get the same reply, so the partition or
+    snapshot fails at once and the next run tries again."""
+
+
+class ReplyTooLargeError(ProtocolError):
+    """The reply was larger than `max_reply_mb` (counted after decompression)."""
+
+
+class RedirectError(FetchError):
+    """The API answered with a redirect. It never needs one, so a redirect means the
+    endpoint is wrong (or hostile): never followed, and a configuration problem."""
+
+    exit_code = ExitCode.CONFIG
 
 
 def is_fatal(exc: HarvestError) -> bool:

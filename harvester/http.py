@@ -2,7 +2,7 @@
 
     Gate          concurrency slots and a requests-per-second ceiling, shared by every
                   client of a run (so two sources never exceed the configured limits
-                  together), and the retry policy with `Retry-After`
+                  together); each client retries with its own section's policy
     RestClient    a bearer-token JSON API that can only GET: a harvest cannot change
                   the platform it reads, whatever code calls it
 
@@ -12,34 +12,42 @@ Clients sit on a `Transport` (`transport.py`), the one place that touches socket
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 import orjson
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
-from .errors import ActionError, AuthError, FetchError, TransientError
-from .retry import RetryPolicy, parse_retry_after
-from .transport import Response, Transport
+from .config import ApiSettings
+from .errors import ActionError, AuthError, FetchError, RedirectError, TransientError
+from .retry import RetryBudget, RetryPolicy, parse_retry_after
+from .transport import AiohttpTransport, Response, Transport
 
-__all__ = ["Gate", "NotFoundError", "RestClient", "interpret_rest"]
+__all__ = [
+    "Gate",
+    "NotFoundError",
+    "RestClient",
+    "interpret_rest",
+    "refuse_redirect",
+    "retry_for",
+    "segment",
+    "transport_for",
+]
 
 T = TypeVar("T")
 
 
 @dataclass
 class Gate:
-    """Limits and retries shared by every client of one run.
-
-    The limiter objects are made on first use, inside the running event loop."""
+    """Concurrency slots and a requests-per-second ceiling shared by every client of
+    one run. The limiter objects are made on first use, inside the running event loop."""
 
     concurrency: int = 8
     requests_per_second: float = 0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
     requests: int = 0
     _slots: anyio.CapacityLimiter | None = field(default=None, repr=False)
     _rate: AsyncLimiter | None = field(default=None, repr=False)
@@ -57,11 +65,45 @@ class Gate:
             self.requests += 1
             yield
 
-    async def call(self, attempt: Callable[[], Awaitable[T]], *, what: str, retry: bool = True) -> T:
-        """Run `attempt` (which takes a slot itself), retrying transient failures."""
-        if not retry:
-            return await attempt()
-        return await self.retry.call(attempt, what=what)
+
+
+def transport_for(api: ApiSettings, pool_size: int) -> AiohttpTransport:
+    """The transport of one API section: its timeouts and reply cap."""
+    return AiohttpTransport(
+        timeout_seconds=api.timeout_seconds,
+        pool_size=pool_size,
+        read_timeout_seconds=api.read_timeout_seconds,
+        max_reply_bytes=api.max_reply_mb << 20,
+    )
+
+
+def retry_for(api: ApiSettings) -> RetryPolicy:
+    """The retry policy of one API section."""
+    return RetryPolicy(max_retries=api.max_retries, budget_seconds=api.retry_budget_seconds)
+
+
+def refuse_redirect(response: Response, what: str, fix: str) -> None:
+    """A 3xx is an error naming only the target's host: redirects are never followed
+    (the transport does not), so a token never reaches another host."""
+    if 300 <= response.status < 400:
+        raise RedirectError(
+            f"{what}: the API answered HTTP {response.status} redirecting to "
+            f"{_location_host(_header(response, 'location') or '')}; redirects are never followed: {fix}",
+            status=response.status,
+        )
+
+
+def _location_host(location: str) -> str:
+    """Only the host (and port) of a redirect's target: its path and query may carry
+    anything, and the error line must never repeat a secret."""
+    try:
+        parts = urlsplit(location)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "an unreadable Location"
+    if not host:
+        return "a path on the same host" if location else "nowhere (no Location)"
+    return f"{host}:{port}" if port else host
 
 
 class NotFoundError(ActionError):
@@ -71,6 +113,7 @@ class NotFoundError(ActionError):
 def interpret_rest(response: Response, what: str, token_env: str) -> Any:
     """A REST reply → its parsed JSON body, or the error it stands for."""
     status = response.status
+    refuse_redirect(response, what, f"check the endpoint behind {token_env}")
     if status in (401, 403):
         raise AuthError(f"{what}: the API refused the token (HTTP {status}): check {token_env}", status=status)
     if status in (408, 425, 429) or status >= 500:
@@ -107,12 +150,22 @@ class RestClient:
         token_env: str,
         transport: Transport,
         gate: Gate,
+        retry: RetryPolicy,
     ) -> None:
         self._endpoint = endpoint.rstrip("/")
         self._token = token
         self._token_env = token_env
         self._transport = transport
         self._gate = gate
+        self._retry = retry
+
+    @property
+    def requests(self) -> int:
+        return self._gate.requests
+
+    def retry_budget(self) -> RetryBudget:
+        """A fresh retry budget, for the calls of one partition or snapshot."""
+        return self._retry.budget()
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -122,8 +175,11 @@ class RestClient:
         text = urlencode({k: _query_value(v) for k, v in (query or {}).items() if v is not None})
         return f"{self._endpoint}{path}" + (f"?{text}" if text else "")
 
-    async def get(self, path: str, query: Mapping[str, Any] | None = None, *, what: str = "") -> Any:
-        """GET `path` and return its JSON; retried on transient failures."""
+    async def get(
+        self, path: str, query: Mapping[str, Any] | None = None, *, what: str = "", budget: RetryBudget | None = None
+    ) -> Any:
+        """GET `path` and return its JSON; transient failures are retried within `budget`
+        (shared by the calls of one partition), else a budget of its own."""
         url = self.url(path, query)
         label = what or path
         headers = {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
@@ -133,7 +189,7 @@ class RestClient:
                 response = await self._transport.request("GET", url, headers, b"")
             return interpret_rest(response, label, self._token_env)
 
-        return await self._gate.call(attempt, what=label)
+        return await self._retry.call(attempt, what=label, budget=budget)
 
 
 def segment(value: str) -> str:

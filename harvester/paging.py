@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from state.checkpoints import MAX_CURSOR_CHARS
+
 from .errors import PagingError
 
 __all__ = ["CursorPaging", "OffsetPaging"]
@@ -31,7 +33,8 @@ class CursorPaging:
       paging, but stopping there could drop the rest of the window).
 
     A cursor that comes back after others (A, B, A) is a loop: PagingError, or the end
-    of the chain if that page was empty.
+    of the chain if that page was empty. A cursor longer than `MAX_CURSOR_CHARS` is a
+    PagingError before it is ever stored or sent back.
     """
 
     cursor: str | None = None
@@ -52,6 +55,8 @@ class CursorPaging:
             return
         if not isinstance(next_cursor, str):
             raise PagingError(f"nextCursor is {type(next_cursor).__name__}, expected a string")
+        if len(next_cursor) > MAX_CURSOR_CHARS:
+            raise PagingError(f"nextCursor is {len(next_cursor)} characters, over the limit of {MAX_CURSOR_CHARS}")
         if next_cursor == self.cursor:
             self._stalls += 1
             if self._stalls >= self.max_retries:

@@ -20,6 +20,7 @@ import orjson
 
 from sinks.tables import Table
 
+from .jsonscan import Unparsed
 from .pages import Reject, Row
 from .timeutil import parse_entry_time
 
@@ -53,6 +54,17 @@ def raw_text(entry: Any) -> str:
         return repr(entry)
 
 
+_RAW_CHARS = 64 * 1024
+
+
+def _clip(text: str) -> str:
+    """An unparsable entry's text for `_rejects.raw`: enough to recognise it, never
+    a whole hostile megabyte."""
+    if len(text) <= _RAW_CHARS:
+        return text
+    return f"{text[:_RAW_CHARS]}... ({len(text)} characters in all)"
+
+
 class Unstorable(ValueError):
     """A value JSON cannot carry faithfully (a lone surrogate from non-UTF-8 bytes,
     nesting deeper than any encoder here takes)."""
@@ -70,7 +82,7 @@ def json_fragment(value: Any) -> orjson.Fragment:
         pass
     try:
         return orjson.Fragment(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
-    except (ValueError, RecursionError, UnicodeEncodeError) as exc:
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as exc:  # TypeError: an Unparsed inside
         raise Unstorable(f"{type(exc).__name__}: {str(exc)[:120]}") from None
 
 
@@ -146,6 +158,8 @@ class RowBuilder:
 
     def build(self, entry: Any, stream: str, **extra: Any) -> Row | Reject:
         """One entry → a row (with `extra` columns such as project_id), or a Reject."""
+        if isinstance(entry, Unparsed):
+            return Reject(stream, f"entry cannot be parsed: {entry.reason}", _clip(entry.text))
         if not isinstance(entry, dict):
             return Reject(stream, f"entry is {type(entry).__name__}, expected an object", raw_text(entry))
         try:

@@ -3,6 +3,11 @@
 The wait is a pure function of the attempt number and the server's `Retry-After`, so
 it is tested without sleeping. Only `TransientError` is retried: an auth failure or
 an action error would fail the same way again.
+
+Retries are bounded twice: by count (`max_retries` per call) and by time (a
+`RetryBudget` of seconds shared by every call of one partition, spent on failed
+attempts and the waits between them), so a server that fails slowly on every
+attempt cannot hold a cron run for hours.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import structlog
 
 from .errors import TransientError
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryBudget", "RetryPolicy", "parse_retry_after"]
 
 T = TypeVar("T")
 log = structlog.get_logger("harvester.retry")
@@ -44,6 +49,18 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 @dataclass
+class RetryBudget:
+    """Seconds one partition (or snapshot) may still spend on failures. Not shared
+    between partitions: each job makes its own."""
+
+    seconds: float
+    spent: float = 0.0
+
+    def allows(self, more: float) -> bool:
+        return self.spent + more <= self.seconds
+
+
+@dataclass
 class RetryPolicy:
     """Capped exponential backoff with full jitter, honouring Retry-After.
 
@@ -58,7 +75,12 @@ class RetryPolicy:
     min_wait: float = 0.1
     max_retry_after: float = 300.0
     scale: float = 1.0
+    budget_seconds: float = 900.0
     rng: random.Random = field(default_factory=random.Random)
+
+    def budget(self) -> RetryBudget:
+        """A fresh budget for one partition's calls."""
+        return RetryBudget(self.budget_seconds)
 
     def wait(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to sleep before retry number `attempt` (1-based)."""
@@ -68,20 +90,26 @@ class RetryPolicy:
             wait = max(self.min_wait, self.rng.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1))))
         return wait * self.scale
 
-    async def call(self, fn: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """Run `fn`, retrying TransientError up to `max_retries` times."""
+    async def call(self, fn: Callable[[], Awaitable[T]], *, what: str, budget: RetryBudget | None = None) -> T:
+        """Run `fn`, retrying TransientError up to `max_retries` times while `budget`
+        (a fresh one when None) has time left for the failed attempt and the wait."""
+        budget = budget if budget is not None else self.budget()
         attempt = 0
         while True:
+            began = anyio.current_time()
             try:
                 return await fn()
             except TransientError as exc:
                 attempt += 1
-                if attempt > self.max_retries:
+                budget.spent += anyio.current_time() - began
+                delay = self.wait(attempt, exc.retry_after)
+                if attempt > self.max_retries or not budget.allows(delay):
+                    limit = "" if attempt > self.max_retries else f" (retry budget of {budget.seconds:g} s spent)"
                     raise TransientError(
-                        f"{what}: gave up after {attempt} attempts: {exc}",
+                        f"{what}: gave up after {attempt} attempts{limit}: {exc}",
                         action=exc.action,
                         status=exc.status,
                     ) from exc
-                delay = self.wait(attempt, exc.retry_after)
+                budget.spent += delay
                 log.warning("fetch.retry", action=what, attempt=attempt, wait=round(delay, 3), error=str(exc))
                 await anyio.sleep(delay)

@@ -141,7 +141,7 @@ async def harvest(
             error = first_harvest_error(exc)
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
             report.status = "interrupted" if cancelled and error is None else "failed"
-            report.failures.append(str(error) if error is not None else f"{type(exc).__name__}: {exc}"[:500])
+            report.failures.append(_reason(error or exc))
             with anyio.CancelScope(shield=True):
                 await _finish(warehouse, report)
             if error is not None and error is not exc:
@@ -212,13 +212,25 @@ async def _mirror_lake(settings: Settings, report: RunReport) -> None:
         log.error("lake.failed", root=root, error=str(exc))
 
 
+def _reason(exc: BaseException) -> str:
+    """One line for `_runs.stats.failures`: a deliberate error's message, or the type
+    and first line of anything else (never a traceback)."""
+    if isinstance(exc, HarvestError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 async def _finish(warehouse: Warehouse, report: RunReport) -> None:
-    try:
-        await anyio.to_thread.run_sync(
-            warehouse.finish_run, report.run_id, report.status, utc_now(), report.stats()
-        )
-    except HarvestError as exc:  # the run's outcome matters more than its record
-        log.error("run.record_failed", error=str(exc))
+    """Record the run's end. Never leaves `_runs` at "running": if the full stats
+    cannot be stored, the status and the first failure are stored alone."""
+    ended = utc_now()
+    for stats in (report.stats, lambda: {"failures": report.failures[:1]}):
+        try:
+            await anyio.to_thread.run_sync(warehouse.finish_run, report.run_id, report.status, ended, stats())
+            return
+        except Exception as exc:  # the run's outcome matters more than its record
+            log.error("run.record_failed", error=_reason(exc))
 
 
 def _command(mode: Backfill | Incremental) -> str:

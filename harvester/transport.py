@@ -3,6 +3,16 @@
 Everything the network can do wrong (reset, timeout, a body cut short) is converted
 here into `TransientError`, so the client above reasons about replies, not sockets.
 A test or another runtime can swap in any object with the same `post` method.
+
+Three limits are properties of this seam, so no caller can forget them:
+
+- redirects are never followed (`allow_redirects=False`): a 3xx comes back as a
+  reply, and the token is never sent anywhere but the configured endpoint;
+- a reply is read as a stream and stops at `max_reply_bytes` counted after
+  decompression (a gzip bomb inflates chunk by chunk, never whole); a larger
+  `Content-Length` is refused before reading;
+- a reply that pauses longer than `read_timeout_seconds` between bytes is cut, and
+  `timeout_seconds` still bounds the whole attempt.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from typing import Protocol
 
 import aiohttp
 
-from .errors import TransientError
+from .errors import ReplyTooLargeError, TransientError
 
 __all__ = ["AiohttpTransport", "Response", "Transport"]
 
@@ -40,9 +50,21 @@ class AiohttpTransport:
     The session is created lazily inside the running event loop (aiohttp requires it).
     """
 
-    def __init__(self, *, timeout_seconds: float, pool_size: int) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(30.0, timeout_seconds))
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        pool_size: int,
+        read_timeout_seconds: float = 60.0,
+        max_reply_bytes: int = 32 << 20,
+    ) -> None:
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_seconds,
+            sock_connect=min(30.0, timeout_seconds),
+            sock_read=min(read_timeout_seconds, timeout_seconds),
+        )
         self._pool_size = pool_size
+        self._max_bytes = max_reply_bytes
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -60,15 +82,36 @@ class AiohttpTransport:
         """Send one request of any method; the reply's status, headers and body."""
         session = self._open()
         try:
-            async with session.request(method, url, data=body or None, headers=dict(headers)) as reply:
-                payload = await reply.read()
+            async with session.request(
+                method, url, data=body or None, headers=dict(headers), allow_redirects=False
+            ) as reply:
+                payload = await self._read(reply)
                 return Response(reply.status, dict(reply.headers), payload)
+        except aiohttp.SocketTimeoutError:
+            raise TransientError(f"no data for {self._timeout.sock_read:g} s (read_timeout_seconds)") from None
         except (TimeoutError, asyncio.TimeoutError):
             raise TransientError(f"no reply within {self._timeout.total:g} s") from None
         except aiohttp.ClientPayloadError as exc:
             raise TransientError(f"reply body cut short ({type(exc).__name__})") from None
         except aiohttp.ClientError as exc:
             raise TransientError(f"connection failed ({type(exc).__name__})") from None
+
+    async def _read(self, reply: aiohttp.ClientResponse) -> bytes:
+        """The body, chunk by chunk, never more than the cap (after decompression)."""
+        if reply.content_length is not None and reply.content_length > self._max_bytes:
+            raise self._too_large(f"Content-Length {reply.content_length}")
+        body = bytearray()
+        async for chunk in reply.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > self._max_bytes:
+                raise self._too_large("the reply went on")
+        return bytes(body)
+
+    def _too_large(self, why: str) -> ReplyTooLargeError:
+        mb = self._max_bytes / (1 << 20)
+        return ReplyTooLargeError(
+            f"reply larger than max_reply_mb = {mb:g} ({why}); raise [abstra] max_reply_mb if such replies are real"
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:

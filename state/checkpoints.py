@@ -20,6 +20,7 @@ from state.errors import CheckpointError
 from .partitions import Checkpoint, Partition
 
 __all__ = [
+    "MAX_CURSOR_CHARS",
     "PARTITIONS_COLUMNS",
     "PARTITIONS_TABLE",
     "covered_until",
@@ -46,7 +47,15 @@ PARTITIONS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("updated_at", "TIMESTAMPTZ"),
 )
 
-_CHECKPOINT_COLS = 'key, cursor, "offset", done, pages, rows'
+# The longest cursor a chain may carry. Real cursors are tens of characters; a
+# longer one fails its partition before it is stored (harvester.paging), and one
+# stored before the cap existed is read as "restart this chain", never loaded, so no
+# stored state can make every later run fail.
+MAX_CURSOR_CHARS = 4096
+
+_CHECKPOINT_COLS = (
+    f'key, CASE WHEN length(cursor) > {MAX_CURSOR_CHARS} THEN NULL ELSE cursor END, "offset", done, pages, rows'
+)
 _PARTITION_COLS = f'stream, start, "end", project_ids, {_CHECKPOINT_COLS}'
 
 

@@ -6,33 +6,35 @@
 
 The client owns the policy (retries, concurrency and rate limits, reply
 interpretation); the transport owns the socket. Replies are mapped to the error tree
-in `errors` by `interpret`, a pure function: 401/403 → AuthError, 429/5xx/bad JSON →
-TransientError, `status: "error"` (with HTTP 200 or 4xx) → ActionError.
+in `errors` by `interpret`, a pure function: 3xx → RedirectError (never followed),
+401/403 → AuthError, 429/5xx/bad JSON → TransientError, `status: "error"` (with HTTP
+200 or 4xx) → ActionError. A reply of the wrong shape, or a page holding more
+entries than the `limit` asked for, is a ProtocolError: the partition fails in one
+line and the rest of the run goes on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-import anyio
 import orjson
-from aiolimiter import AsyncLimiter
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from ...config import TOKEN_ENV, Settings
 from ...errors import (
     ActionError,
     AuthError,
     ConfigError,
+    ProtocolError,
     TransientError,
     WindowRefusedError,
 )
-from ...retry import RetryPolicy, parse_retry_after
-from ...transport import AiohttpTransport, Response, Transport
+from ...http import Gate, refuse_redirect, retry_for, transport_for
+from ...jsonscan import loads
+from ...retry import RetryBudget, RetryPolicy, parse_retry_after
+from ...transport import Response, Transport
 from .models import (
     ConsumptionQuery,
     ExecutionsPage,
@@ -45,6 +47,8 @@ from .models import (
 )
 
 __all__ = ["MUTATING_ACTIONS", "AbstraClient", "ConnectionNotFoundError", "interpret"]
+
+_M = TypeVar("_M", bound=BaseModel)
 
 MUTATING_ACTIONS = frozenset({"add_member", "remove_member"})
 _REFUSAL_HINTS = ("31 day", "31-day", "date range", "window", "projectids", "100 project")
@@ -59,6 +63,7 @@ class ConnectionNotFoundError(ActionError):
 def interpret(response: Response, action: str) -> Any:
     """A raw reply → the action's `data`, or the error it stands for."""
     status = response.status
+    refuse_redirect(response, action, "check [abstra] endpoint")
     if status in (401, 403):
         raise AuthError(
             f"the API refused the token (HTTP {status}): check the {TOKEN_ENV} environment variable",
@@ -96,17 +101,29 @@ _INVALID = object()
 
 
 def _json(body: bytes) -> Any:
-    """Parse a reply. orjson first (fast); the stdlib takes what orjson refuses but
-    is still JSON: integers past 64 bits, and bytes that are not UTF-8 (kept as lone
-    surrogates, so the one entry holding them becomes a reject, not the page)."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body.decode("utf-8", "surrogateescape"))
-    except (ValueError, RecursionError):
+        return loads(body)
+    except ValueError:
         return _INVALID
+
+
+def _reply(model: type[_M], data: Any, action: str, limit: int | None, items: str) -> _M:
+    """`data` as `model`, or a one-line ProtocolError: a reply of the wrong shape or a
+    page holding more `items` than the `limit` asked for is not worth a retry."""
+    try:
+        page = model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in ("data", *error["loc"]))
+        raise ProtocolError(
+            f"{action}: reply has the wrong shape: {where}: {error['msg']}", action=action
+        ) from None
+    count = len(getattr(page, items))
+    if limit is not None and count > limit:
+        raise ProtocolError(
+            f"{action}: page holds {count} {items}, more than the limit of {limit} asked for", action=action
+        )
+    return page
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -124,29 +141,34 @@ class AbstraClient:
         token: SecretStr,
         transport: Transport,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
-        requests_per_second: float = 0,
+        gate: Gate | None = None,
     ) -> None:
+        self._endpoint = endpoint
         self._url = _execute_url(endpoint, connection)
         self._connection = connection
         self._token = token
         self._transport = transport
         self._retry = retry or RetryPolicy()
-        self._slots = anyio.CapacityLimiter(concurrency)
-        self._rate = AsyncLimiter(requests_per_second, 1) if requests_per_second > 0 else None
-        self.requests = 0
+        self._gate = gate or Gate()
+
+    @property
+    def requests(self) -> int:
+        return self._gate.requests
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, retry: RetryPolicy | None = None) -> AbstraClient:
+    def from_settings(
+        cls, settings: Settings, *, retry: RetryPolicy | None = None, gate: Gate | None = None
+    ) -> AbstraClient:
         a, h = settings.abstra, settings.harvest
+        if a is None:
+            raise ConfigError("no [abstra] section: the Abstra API is not configured")
         return cls(
             endpoint=a.endpoint,
             connection=a.connection,
             token=settings.require_token(),
-            transport=AiohttpTransport(timeout_seconds=a.timeout_seconds, pool_size=h.concurrency),
-            retry=retry or RetryPolicy(max_retries=a.max_retries),
-            concurrency=h.concurrency,
-            requests_per_second=h.requests_per_second,
+            transport=transport_for(a, h.concurrency),
+            retry=retry or retry_for(a),
+            gate=gate or Gate(h.concurrency, h.requests_per_second),
         )
 
     async def __aenter__(self) -> AbstraClient:
@@ -158,29 +180,38 @@ class AbstraClient:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
-    async def execute(self, action: str, parameters: Mapping[str, Any] | None = None) -> Any:
-        """Call any action; returns its `data`. Mutating actions are never retried."""
-        body = {"connectionName": self._connection, "actionName": action}
+    def retry_budget(self) -> RetryBudget:
+        """A fresh retry budget, for the calls of one partition or snapshot."""
+        return self._retry.budget()
+
+    async def execute(
+        self,
+        action: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        budget: RetryBudget | None = None,
+        connection: str | None = None,
+    ) -> Any:
+        """Call any action; returns its `data`. Mutating actions are never retried.
+
+        `budget` is shared by every call of one partition, so its retries together
+        stay within `retry_budget_seconds`; without one, the call gets its own.
+        `connection` calls another connection of the same API (a custom stream's)."""
+        name = connection or self._connection
+        url = self._url if connection is None else _execute_url(self._endpoint, connection)
+        body = {"connectionName": name, "actionName": action}
         if parameters:
             body["parameters"] = dict(parameters)
         payload = orjson.dumps(body)
 
         async def attempt() -> Any:
-            async with self._gate():
-                self.requests += 1
-                response = await self._transport.post(self._url, self._headers(), payload)
+            async with self._gate.slot():
+                response = await self._transport.post(url, self._headers(), payload)
             return interpret(response, action)
 
         if action in MUTATING_ACTIONS:
             return await attempt()
-        return await self._retry.call(attempt, what=action)
-
-    @contextlib.asynccontextmanager
-    async def _gate(self) -> AsyncIterator[None]:
-        async with self._slots:
-            if self._rate is not None:
-                await self._rate.acquire()
-            yield
+        return await self._retry.call(attempt, what=action, budget=budget)
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -210,15 +241,16 @@ class AbstraClient:
 
     # Windowed ------------------------------------------------------------------
 
-    async def get_project_executions(self, q: ExecutionsQuery) -> ExecutionsPage:
-        return ExecutionsPage.model_validate(await self.execute("get_project_executions", q.wire()))
+    async def get_project_executions(self, q: ExecutionsQuery, *, budget: RetryBudget | None = None) -> ExecutionsPage:
+        data = await self.execute("get_project_executions", q.wire(), budget=budget)
+        return _reply(ExecutionsPage, data, "get_project_executions", q.limit, "executions")
 
-    async def get_project_consumption(self, q: ConsumptionQuery) -> Any:
-        return await self.execute("get_project_consumption", q.wire())
+    async def get_project_consumption(self, q: ConsumptionQuery, *, budget: RetryBudget | None = None) -> Any:
+        return await self.execute("get_project_consumption", q.wire(), budget=budget)
 
-    async def log_page(self, action: str, q: LogQuery) -> LogPage:
+    async def log_page(self, action: str, q: LogQuery, *, budget: RetryBudget | None = None) -> LogPage:
         """Any of the six log actions; they share one reply shape."""
-        return LogPage.model_validate(await self.execute(action, q.wire()))
+        return _reply(LogPage, await self.execute(action, q.wire(), budget=budget), action, q.limit, "entries")
 
     async def get_organization_action_logs(self, q: LogQuery) -> LogPage:
         return await self.log_page("get_organization_action_logs", q)

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from ...errors import ActionError, WindowRefusedError
+from ...errors import ActionError, ProtocolError, WindowRefusedError
 from ...pages import Checkpoint, PageWrite, Reject, Row, SnapshotWrite
 from ...paging import CursorPaging, OffsetPaging
 from ...planner import Partition
@@ -83,10 +83,11 @@ async def _log_pages(
     builder = RowBuilder(TABLES[stream.tables[0]], required=("createdAt",))
     paging = CursorPaging(cursor=checkpoint.cursor)
     total_pages, total_rows = checkpoint.pages, checkpoint.rows
+    budget = client.retry_budget()
     while not paging.done:
         query = _log_query(partition, page_size, paging.cursor)
         try:
-            page = await client.log_page(stream.action, query)
+            page = await client.log_page(stream.action, query, budget=budget)
         except ActionError as exc:
             if not paging.cursor or paging.pages or isinstance(exc, WindowRefusedError):
                 raise
@@ -120,9 +121,11 @@ async def _execution_pages(
     (project_id,) = partition.scopes
     paging = OffsetPaging(limit=page_size, offset=checkpoint.offset)
     total_pages, total_rows = checkpoint.pages, checkpoint.rows
+    budget = client.retry_budget()
     while not paging.done:
         page = await client.get_project_executions(
-            ExecutionsQuery(projectId=project_id, **{"from": partition.start, "to": partition.end}, **paging.params())
+            ExecutionsQuery(projectId=project_id, **{"from": partition.start, "to": partition.end}, **paging.params()),
+            budget=budget,
         )
         built = [builder.build(e, "executions", project_id=project_id) for e in page.executions]
         rows, rejects = _split(built)
@@ -156,7 +159,9 @@ async def _consumption_page(
 
 async def fetch_organization(client: AbstraClient, seen_at: datetime) -> Organization:
     """`get_organization` → folders and projects snapshots, and the project ids to plan with."""
-    folders, projects = organization_rows(await client.get_organization())
+    data = await client.get_organization()
+    _require_shape(data, dict, "get_organization")
+    folders, projects = organization_rows(data)
     folder_builder = RowBuilder(TABLES["folders"], name_fallback=True)
     project_builder = RowBuilder(TABLES["projects"])
     folder_rows, folder_rejects = _split([folder_builder.build(f, "organization") for f in folders])
@@ -191,11 +196,13 @@ async def fetch_snapshot(
     table = stream.tables[0]
     if project_id is None:
         data = await client.execute(stream.action)
+        _require_shape(data, (list, dict), stream.action)
         builder = RowBuilder(TABLES[table], name_fallback=True)
         items = data if isinstance(data, list) else [i for _, i in snapshot_items(data)]
         rows, rejects = _split([builder.build(i, stream_name) for i in items])
         return SnapshotWrite(table, "", rows, seen_at, rejects)
     data = await client.execute(stream.action, ProjectQuery(projectId=project_id).wire())
+    _require_shape(data, (list, dict), stream.action)
     if table == "project_abstra_json":
         built = [RowBuilder(TABLES[table]).build(data, stream_name, project_id=project_id)]
     else:
@@ -206,6 +213,17 @@ async def fetch_snapshot(
         ]
     rows, rejects = _split(built)
     return SnapshotWrite(table, project_id, rows, seen_at, rejects)
+
+
+def _require_shape(data: Any, shape: type | tuple[type, ...], action: str) -> None:
+    """A snapshot reply that is not a list or an object would read as "no items" and
+    retire every stored row: fail that snapshot instead, keeping the last one."""
+    if not isinstance(data, shape):
+        names = " or ".join(t.__name__ for t in (shape if isinstance(shape, tuple) else (shape,)))
+        raise ProtocolError(
+            f"{action}: reply has the wrong shape: data is {type(data).__name__}, expected {names}",
+            action=action,
+        )
 
 
 def _kind_column(table: str, key: str | None) -> dict[str, Any]:
