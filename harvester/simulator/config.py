@@ -104,6 +104,7 @@ class SimConfig(BaseModel):
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     missing_id_rate: float = Field(default=0.0, ge=0, le=1)
     arrivals_per_request: int = Field(default=0, ge=0)
+    upstream_error_rate: float = Field(default=0.0, ge=0, le=1)  # custom action: upstream 429/5xx
     cache_entries: int = Field(default=100_000, ge=1)  # generated entries kept in memory (~500 B each)
 
     @field_validator("end", "start", "clock")

@@ -28,8 +28,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .actions import ActionError, execute
+from .actions import ActionError
 from .config import LOG_STREAMS, SimConfig
+from .connectors import add_discovery_routes, connections, run_action
 from .faults import (
     DATA_FAULTS,
     TRANSPORT_FAULTS,
@@ -40,6 +41,7 @@ from .faults import (
     transport_fault,
 )
 from .org import Org
+from .upstream import Upstream
 
 __all__ = [
     "ROUTE",
@@ -64,12 +66,15 @@ class Simulator:
 
     `stats` counts `requests`, `ok`, `errors`, `http_<status>` for error replies,
     `rate_limited`, `faults`, `faults.<kind>`, `faults_ignored`, `entries_served`,
-    `arrivals` and `action.<name>`.
+    `arrivals`, `action.<name>`, `custom.calls` (every `custom` request, refused or not)
+    and `discovery`. `upstream` holds the fake services behind the HTTP connections.
     """
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config if config is not None else SimConfig()
         self.org = Org(self.config)
+        self.upstream = Upstream(self.config)
+        self.connections = connections(self.config.connection)
         self.faults = Faults(self.config)
         self.stats: dict[str, int] = {}
         self.bucket = TokenBucket(self.config.rate_limit_rps) if self.config.rate_limit_rps > 0 else None
@@ -119,6 +124,10 @@ def create_app(sim: Simulator) -> web.Application:
     config = sim.config
     expected_auth = f"Bearer {config.token}".encode()
 
+    def authorized(request: web.Request) -> bool:
+        given = request.headers.get("Api-Authorization", "").encode()
+        return hmac.compare_digest(given, expected_auth)
+
     async def execute_route(request: web.Request) -> web.StreamResponse:
         sim.count("requests")
         if config.latency_ms:
@@ -129,6 +138,8 @@ def create_app(sim: Simulator) -> web.Application:
         except orjson.JSONDecodeError:
             body = None
         action = body.get("actionName") if isinstance(body, dict) else None
+        if action == "custom":
+            sim.count("custom.calls")
         sim.arrive()
         if sim.bucket is not None:
             wait = sim.bucket.take()
@@ -145,19 +156,19 @@ def create_app(sim: Simulator) -> web.Application:
         elif fault is not None and fault not in DATA_FAULTS:  # pragma: no cover - kinds are validated
             raise AssertionError(fault)
 
-        given = request.headers.get("Api-Authorization", "").encode()
-        if not hmac.compare_digest(given, expected_auth):
+        if not authorized(request):
             sim.count("http_401")
             return _error(401, "Unauthorized: invalid API token")
-        connection = request.match_info["connection"]
-        if connection != config.connection:
+        name = request.match_info["connection"]
+        connection = sim.connections.get(name)
+        if connection is None:
             sim.count("http_404")
-            return _error(404, f"Connection '{connection[:100]}' not found")
+            return _error(404, f"Connection '{name[:100]}' not found")
         if not isinstance(body, dict):
             sim.count("http_400")
             return _error(400, "Invalid request body: expected a JSON object with actionName and parameters")
         try:
-            reply = execute(sim.org, action, body.get("parameters"))
+            reply = run_action(sim.org, sim.upstream, connection, action, body.get("parameters"))
         except ActionError as exc:
             status = exc.http_status or config.error_http_status
             sim.count("errors")
@@ -179,6 +190,7 @@ def create_app(sim: Simulator) -> web.Application:
     app = web.Application()
     app[SIMULATOR_KEY] = sim
     app.router.add_post(ROUTE, execute_route)
+    add_discovery_routes(app, sim.connections, authorized, sim.count)
     return app
 
 
