@@ -48,7 +48,6 @@ class Gate:
 
     concurrency: int = 8
     requests_per_second: float = 0
-    requests: int = 0
     _slots: anyio.CapacityLimiter | None = field(default=None, repr=False)
     _rate: AsyncLimiter | None = field(default=None, repr=False)
 
@@ -62,7 +61,6 @@ class Gate:
         async with self._slots:
             if self._rate is not None:
                 await self._rate.acquire()
-            self.requests += 1
             yield
 
 
@@ -158,10 +156,7 @@ class RestClient:
         self._transport = transport
         self._gate = gate
         self._retry = retry
-
-    @property
-    def requests(self) -> int:
-        return self._gate.requests
+        self.requests = 0  # attempts sent, retries included
 
     def retry_budget(self) -> RetryBudget:
         """A fresh retry budget, for the calls of one partition or snapshot."""
@@ -186,6 +181,7 @@ class RestClient:
 
         async def attempt() -> Any:
             async with self._gate.slot():
+                self.requests += 1
                 response = await self._transport.request("GET", url, headers, b"")
             return interpret_rest(response, label, self._token_env)
 

@@ -12,18 +12,26 @@ from sinks.tables import Table
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..http import Gate
 from .base import Source, Stream
 
 __all__ = ["build_sources", "resolve_streams", "stream_names", "tables_of"]
 
 
 def build_sources(settings: Settings) -> list[Source]:
-    """One source per enabled config section, in a fixed order."""
+    """One source per enabled config section, in a fixed order, sharing one gate (so
+    together they stay within `concurrency` and `requests_per_second`)."""
+    h = settings.harvest
+    gate = Gate(h.concurrency, h.requests_per_second)
     sources: list[Source] = []
     if settings.abstra is not None and settings.abstra.manager_streams:
         from .abstra.source import AbstraSource
 
-        sources.append(AbstraSource(settings))
+        sources.append(AbstraSource(settings, gate=gate))
+    if settings.flows is not None:
+        from .flows.source import FlowsSource
+
+        sources.append(FlowsSource(settings, gate))
     return sources
 
 

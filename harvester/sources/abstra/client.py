@@ -150,10 +150,7 @@ class AbstraClient:
         self._transport = transport
         self._retry = retry or RetryPolicy()
         self._gate = gate or Gate()
-
-    @property
-    def requests(self) -> int:
-        return self._gate.requests
+        self.requests = 0  # attempts sent, retries included
 
     @classmethod
     def from_settings(
@@ -206,6 +203,7 @@ class AbstraClient:
 
         async def attempt() -> Any:
             async with self._gate.slot():
+                self.requests += 1
                 response = await self._transport.post(url, self._headers(), payload)
             return interpret(response, action)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...alerts import Notable
 from ...config import Settings
+from ...http import Gate
 from ...pages import Checkpoint, PageWrite, SnapshotWrite
 from ...planner import Partition
 from ..base import Discovery, Job, PlanRequest, RunContext, Stream, Write
@@ -39,16 +40,17 @@ class AbstraSource:
         Notable("members_removed", "members", "removed_at IS NOT NULL", "removed_at", ("id", "email", "removed_at")),
     )
 
-    def __init__(self, settings: Settings, client: AbstraClient | None = None) -> None:
+    def __init__(self, settings: Settings, client: AbstraClient | None = None, *, gate: Gate | None = None) -> None:
         self._settings = settings
         self._own_client = client is None
         self._client = client
+        self._gate = gate
 
     @property
     def client(self) -> AbstraClient:
         """Built on first use, so listing tables or streams needs no token."""
         if self._client is None:
-            self._client = AbstraClient.from_settings(self._settings)
+            self._client = AbstraClient.from_settings(self._settings, gate=self._gate)
         return self._client
 
     @property
