@@ -20,7 +20,14 @@ import pytest
 from harvester.pages import Reject
 from harvester.simulator import SimulatorServer
 from harvester.simulator.upstream import SERVICES
-from harvester.sources.custom import CustomStream, build_parameters, format_window, page_records, paging_for, record_row
+from harvester.sources.custom import (
+    CustomStream,
+    build_parameters,
+    format_window,
+    page_records,
+    paging_for,
+    record_row,
+)
 from harvester.sources.custom.records import parse_time
 from tests.sources.custom.seed_examples import SEED_EXAMPLES, SeedExample
 from tests.sources.custom.spellings import SPELLINGS

@@ -31,7 +31,14 @@ import orjson
 from aiohttp import web
 
 from ...simulator.config import SimConfig
-from ...simulator.faults import DATA_FAULTS, TRANSPORT_FAULTS, Faults, TokenBucket, too_many_requests, transport_fault
+from ...simulator.faults import (
+    DATA_FAULTS,
+    TRANSPORT_FAULTS,
+    Faults,
+    TokenBucket,
+    too_many_requests,
+    transport_fault,
+)
 from .sim_config import AutomationsSimConfig
 from .sim_data import Mutation, Platform
 from .sim_handlers import HANDLERS, ApiError, Reply, Request

@@ -12,7 +12,11 @@ import pytest
 
 from harvester.records import content_id
 from harvester.sources.automations.records import Built, automation_id_of, list_items
-from harvester.sources.automations.simulator import ROUTES, AutomationsServer, AutomationsSimulator
+from harvester.sources.automations.simulator import (
+    ROUTES,
+    AutomationsServer,
+    AutomationsSimulator,
+)
 from harvester.sources.automations.tables import TABLES
 
 from .helpers import TOKEN, get, read_all, read_everything, small_config, workspace_url

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sinks.tables import FirstWins, Snapshot
-
 from harvester.sources.automations.tables import TABLES
+from sinks.tables import FirstWins, Snapshot
 
 SEEN = ("first_seen_at", "last_seen_at", "removed_at")
 

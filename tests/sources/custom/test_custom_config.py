@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from harvester.errors import ConfigError, ExitCode
-from harvester.sources.custom.config import CursorSpec, NoPaging, OffsetSpec, validate_streams
+from harvester.sources.custom.config import (
+    CursorSpec,
+    NoPaging,
+    OffsetSpec,
+    validate_streams,
+)
 
 ISSUE_EXAMPLE = '''
 [[custom]]

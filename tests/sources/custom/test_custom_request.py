@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from harvester.sources.custom.config import CustomStream
-from harvester.sources.custom.request import CustomCall, CustomRequestError, build_parameters, resolve
+from harvester.sources.custom.request import (
+    CustomCall,
+    CustomRequestError,
+    build_parameters,
+    resolve,
+)
 
 from .seed_examples import SEED_EXAMPLES, SeedExample
 
