@@ -41,6 +41,7 @@ from harvest import HOST, TOKEN, _stop
 from harvester.adaptive import AdaptiveGate, AdaptiveLimit, GatedTransport
 from harvester.client import AbstraClient
 from harvester.errors import HarvestError
+from harvester.logs import configure_logging
 from harvester.models import LogQuery
 from harvester.retry import RetryPolicy
 from harvester.simulator import LOG_STREAMS, SimConfig
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--only", default="fixed,adaptive")
     args = parser.parse_args(argv)
+    configure_logging(json=True, level="error")  # the retries of 5% faults are expected here
     config = SimConfig(seed=3, token=TOKEN, latency_ms=args.latency_ms, rate_limit_rps=args.rate,
                        fault_rate=args.fault_rate, fault_kinds=[k for k in TRANSIENT_FAULTS if k != "http_429"])
     tmp = Path(tempfile.mkdtemp(prefix="ratelimit-bench-"))

@@ -60,8 +60,8 @@ class AdaptiveLimit:
     rate_backoff: float = 0.9  # rate x this on a 429
     limit_backoff: float = 0.75  # concurrency x this on a 429
     latency_backoff: float = 0.8  # concurrency x this when latency rises
-    latency_tolerance: float = 2.0  # "well above its floor": smoothed latency > this x floor + slack
-    latency_slack: float = 0.010  # seconds, so jitter on a fast link is not congestion
+    latency_tolerance: float = 3.0  # "well above its floor": smoothed latency > this x floor + slack
+    latency_slack: float = 0.050  # seconds, so jitter (a busy client, a fast link) is not congestion
     rate_increase: float = 0.02  # per second, as a share of the rate at the last 429
     min_rate: float = 0.1
     max_pause: float = 300.0
