@@ -10,12 +10,14 @@ import csv
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from .runner import RunReport
 from .timeutil import format_wire
+
+if TYPE_CHECKING:  # only for the annotation: printing a table must not load the runner
+    from .runner import RunReport
 
 __all__ = ["format_table", "print_report", "print_rows", "print_status"]
 

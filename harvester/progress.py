@@ -1,20 +1,20 @@
-"""Progress bars on a terminal (rich), nothing otherwise: cron gets JSON log lines."""
+"""Progress bars on a terminal (rich), nothing otherwise: cron gets JSON log lines.
+
+rich's progress module and the runner are imported only when a run starts, and rich's
+only on a terminal: a cron run or `harvester status` does not pay for them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
-from .runner import NoProgress
+    from .runner import NoProgress
 
 __all__ = ["RichProgress", "terminal_progress"]
 
@@ -41,8 +41,12 @@ class RichProgress:
 @contextlib.contextmanager
 def terminal_progress() -> Iterator[RichProgress | NoProgress]:
     if not sys.stderr.isatty():
+        from .runner import NoProgress
+
         yield NoProgress()
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
