@@ -38,11 +38,20 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import harvest  # bench/harvest.py: the simulator, the organization, the warehouse check
 import orjson
 import psutil
-
-import harvest  # bench/harvest.py: the simulator, the organization, the warehouse check
-from harvest import HOST, TOKEN, _children, _code_version, _day, _load, _parse_settings, _stop, _toml_value
+from harvest import (
+    HOST,
+    TOKEN,
+    _children,
+    _code_version,
+    _day,
+    _load,
+    _parse_settings,
+    _stop,
+    _toml_value,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent

@@ -25,8 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
-from null_harvester import LOG_ACTIONS, Chain, chains, execute_url, log_body, project_ids_of
+from null_harvester import (
+    LOG_ACTIONS,
+    Chain,
+    chains,
+    execute_url,
+    log_body,
+    project_ids_of,
+)
 
 __all__ = ["main"]
 

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 
 ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())

@@ -11,7 +11,7 @@ clients page the six log streams from `--workers` concurrent cursor chains (more
 work than any limit lets through), retrying as `AbstraClient` does:
 
 - **fixed**: `AbstraClient` as configured today (`concurrency = 8`, no rate set);
-- **adaptive**: the same client over `GatedTransport(AdaptiveGate())` from
+- **adaptive**: the same client through the harvester's own `Gate` (adaptive) from
   `harvester/adaptive.py` (its own concurrency raised to the gate's `max_limit`).
 
 Printed per client: successful calls/s (calls that returned data, after retries),
@@ -32,20 +32,22 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
-from pydantic import SecretStr
-
 import harvest  # bench/harvest.py: simulator process helpers
 from harvest import HOST, TOKEN, _stop
-from harvester.adaptive import AdaptiveGate, AdaptiveLimit, GatedTransport
-from harvester.client import AbstraClient
+from pydantic import SecretStr
+
+from harvester.adaptive import AdaptiveLimit
 from harvester.errors import HarvestError
+from harvester.http import Gate
 from harvester.logs import configure_logging
-from harvester.models import LogQuery
 from harvester.retry import RetryPolicy
 from harvester.simulator import LOG_STREAMS, SimConfig
 from harvester.simulator.config import TRANSIENT_FAULTS
+from harvester.sources.abstra.client import AbstraClient
+from harvester.sources.abstra.models import LogQuery
 from harvester.transport import AiohttpTransport, Response, Transport
 
 CONNECTION = "abstra-manager"
@@ -59,9 +61,9 @@ class CountingTransport:
         self._inner = inner
         self.counts: Counter[str] = Counter()
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Response:
+    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Response:
         try:
-            response = await self._inner.post(url, headers, body)
+            response = await self._inner.request(method, url, headers, body)
         except HarvestError:
             self.counts["transport error"] += 1
             raise
@@ -101,18 +103,31 @@ async def drive(client: AbstraClient, config: SimConfig, workers: int, seconds: 
     return done
 
 
+class FixedGate:
+    """The gate before it learnt: a fixed number of requests in flight, no pacing."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
+        self._slots: anyio.CapacityLimiter | None = None
+        self.control: AdaptiveLimit | None = None
+
+    async def send(self, transport: Transport, method: str, url: str, headers: Any, body: bytes) -> Any:
+        if self._slots is None:
+            self._slots = anyio.CapacityLimiter(self._concurrency)
+        async with self._slots:
+            return await transport.request(method, url, headers, body)
+
+
 async def run_client(kind: str, endpoint: str, config: SimConfig, workers: int, seconds: float,
                      ) -> tuple[int, float, Counter[str], AdaptiveLimit | None]:
     counting = CountingTransport(AiohttpTransport(timeout_seconds=30, pool_size=64))
-    control = AdaptiveLimit() if kind == "adaptive" else None
-    transport: Transport = counting if control is None else GatedTransport(counting, AdaptiveGate(control))
-    concurrency = 8 if control is None else control.max_limit
-    client = AbstraClient(endpoint=endpoint, connection=CONNECTION, token=SecretStr(TOKEN), transport=transport,
-                          retry=RetryPolicy(max_retries=6), concurrency=concurrency)
+    gate: Any = Gate(concurrency=workers) if kind == "adaptive" else FixedGate(8)
+    client = AbstraClient(endpoint=endpoint, connection=CONNECTION, token=SecretStr(TOKEN), transport=counting,
+                          retry=RetryPolicy(max_retries=6), gate=gate)
     started = time.perf_counter()
     async with client:
         done = await drive(client, config, workers, seconds)
-    return done, time.perf_counter() - started, counting.counts, control
+    return done, time.perf_counter() - started, counting.counts, gate.control
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,8 @@ the last cut of its kind says nothing new (it was sent under the old limits), so
 burst of 429s cuts once.
 
 `AdaptiveLimit` holds the decisions and no clock: every method takes `now`, so it is
-tested without sleeping. `AdaptiveGate` is the thin async part workers `async with`;
-`GatedTransport` puts any `Transport` behind a gate.
+tested without sleeping. `AdaptiveGate` is the thin async part; `http.Gate` sends
+every request of a run through one.
 """
 
 from __future__ import annotations
@@ -31,15 +31,12 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import anyio
 
-from .retry import parse_retry_after
-from .transport import Response, Transport
-
-__all__ = ["AdaptiveGate", "AdaptiveLimit", "GatedTransport", "Ticket"]
+__all__ = ["AdaptiveGate", "AdaptiveLimit", "Ticket"]
 
 _RATE_WINDOW = 1.0  # seconds of sends that estimate the rate at the first 429
 _DEFAULT_PAUSE = 1.0  # a 429 without a usable Retry-After
@@ -231,23 +228,3 @@ def _throttle_of(exc: BaseException) -> tuple[float | None] | None:
         retry_after = getattr(exc, "retry_after", None)
         return (retry_after if isinstance(retry_after, int | float) else None,)
     return None
-
-
-class GatedTransport:
-    """Any `Transport`, each request sent through an `AdaptiveGate`; a 429 reply (with its
-    Retry-After) is reported to the gate, and still returned for the client to retry."""
-
-    def __init__(self, inner: Transport, gate: AdaptiveGate) -> None:
-        self._inner = inner
-        self.gate = gate
-
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Response:
-        async with self.gate.slot() as ticket:
-            response = await self._inner.post(url, headers, body)
-            if response.status == 429:
-                lowered = {k.lower(): v for k, v in response.headers.items()}
-                ticket.throttled(parse_retry_after(lowered.get("retry-after")))
-            return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

@@ -136,8 +136,7 @@ async def _post(transport: Transport, gate: Gate, url: str, body: bytes) -> str 
     headers = {"Content-Type": "application/json"}
 
     async def attempt() -> None:
-        async with gate.slot():
-            response = await transport.request("POST", url, headers, body)
+        response = await gate.send(transport, "POST", url, headers, body)
         if response.status in (408, 425, 429) or response.status >= 500:
             raise TransientError(f"HTTP {response.status}", status=response.status)
         if not 200 <= response.status < 300:

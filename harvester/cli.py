@@ -270,7 +270,7 @@ def export(
       harvester export --config harvester.toml --tables executions,consumption --since 2025-06-01 --until 2025-07-01
     """
     from sinks.lake import mirror
-    from state import RunLock
+    from state.lock import RunLock
 
     settings = _settings(ctx, config_path)
     root = _lake_root(settings)

@@ -1,8 +1,8 @@
 """The shared HTTP layer: one gate for every client, and a read-only REST client.
 
-    Gate          concurrency slots and a requests-per-second ceiling, shared by every
-                  client of a run (so two sources never exceed the configured limits
-                  together); each client retries with its own section's policy
+    Gate          the adaptive door every request goes through, shared by every client
+                  of a run (so sources together stay within one learnt rate limit);
+                  each client retries with its own section's policy
     RestClient    a bearer-token JSON API that can only GET: a harvest cannot change
                   the platform it reads, whatever code calls it
 
@@ -11,17 +11,15 @@ Clients sit on a `Transport` (`transport.py`), the one place that touches socket
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-import anyio
 import orjson
-from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
+from .adaptive import AdaptiveGate, AdaptiveLimit
 from .config import ApiSettings
 from .errors import ActionError, AuthError, FetchError, RedirectError, TransientError
 from .retry import RetryBudget, RetryPolicy, parse_retry_after
@@ -43,26 +41,38 @@ T = TypeVar("T")
 
 @dataclass
 class Gate:
-    """Concurrency slots and a requests-per-second ceiling shared by every client of
-    one run. The limiter objects are made on first use, inside the running event loop."""
+    """The one door every request of a run goes through, shared by every client.
+
+    Adaptive (`adaptive.py`): concurrency starts at `concurrency` and the pace is
+    learnt from 429s (AIMD), with `Retry-After` pausing every client at once;
+    `requests_per_second`, when set, is a ceiling the pace never passes. Made on first
+    use, inside the running event loop."""
 
     concurrency: int = 8
     requests_per_second: float = 0
-    _slots: anyio.CapacityLimiter | None = field(default=None, repr=False)
-    _rate: AsyncLimiter | None = field(default=None, repr=False)
+    _adaptive: AdaptiveGate | None = field(default=None, repr=False)
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the run's request slots (and a rate token) for one attempt."""
-        if self._slots is None:
-            self._slots = anyio.CapacityLimiter(self.concurrency)
-            if self.requests_per_second > 0:
-                self._rate = AsyncLimiter(self.requests_per_second, 1)
-        async with self._slots:
-            if self._rate is not None:
-                await self._rate.acquire()
-            yield
+    @property
+    def control(self) -> AdaptiveLimit | None:
+        """The learnt limits (None before the first request), for benches and tests."""
+        return self._adaptive.control if self._adaptive else None
 
+    async def send(
+        self, transport: Transport, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        """One attempt through the gate; a 429 (with its Retry-After) teaches it the limit."""
+        if self._adaptive is None:
+            limit = AdaptiveLimit(
+                max_limit=self.concurrency,
+                initial_limit=self.concurrency,
+                requests_per_second=self.requests_per_second,
+            )
+            self._adaptive = AdaptiveGate(limit)
+        async with self._adaptive.slot() as ticket:
+            response = await transport.request(method, url, headers, body)
+            if response.status == 429:
+                ticket.throttled(parse_retry_after(_header(response, "retry-after")))
+            return response
 
 
 def transport_for(api: ApiSettings, pool_size: int) -> AiohttpTransport:
@@ -180,9 +190,8 @@ class RestClient:
         headers = {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
 
         async def attempt() -> Any:
-            async with self._gate.slot():
-                self.requests += 1
-                response = await self._transport.request("GET", url, headers, b"")
+            self.requests += 1
+            response = await self._gate.send(self._transport, "GET", url, headers, b"")
             return interpret_rest(response, label, self._token_env)
 
         return await self._retry.call(attempt, what=label, budget=budget)

@@ -32,7 +32,7 @@ import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from sinks import Warehouse
-from state import RunLock
+from state.lock import RunLock
 
 from .config import Settings
 from .errors import FetchError, HarvestError, first_harvest_error, is_fatal

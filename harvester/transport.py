@@ -1,8 +1,8 @@
-"""The one I/O seam under the client: send a POST, get status, headers and body back.
+"""The one I/O seam under every client: send a request, get status, headers and body back.
 
 Everything the network can do wrong (reset, timeout, a body cut short) is converted
 here into `TransientError`, so the client above reasons about replies, not sockets.
-A test or another runtime can swap in any object with the same `post` method.
+A test or another runtime can swap in any object with the same `request` method.
 
 Three limits are properties of this seam, so no caller can forget them:
 
@@ -39,8 +39,6 @@ class Response:
 class Transport(Protocol):
     async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Response: ...
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Response: ...
-
     async def aclose(self) -> None: ...
 
 
@@ -74,9 +72,6 @@ class AiohttpTransport:
                 connector=connector, timeout=self._timeout, auto_decompress=True
             )
         return self._session
-
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Response:
-        return await self.request("POST", url, headers, body)
 
     async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Response:
         """Send one request of any method; the reply's status, headers and body."""

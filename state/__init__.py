@@ -1,32 +1,7 @@
-"""Harvest state kept inside the warehouse file: partition checkpoints, runs, and the run lock."""
+"""Harvest state kept inside the warehouse file: partitions and checkpoints, runs, the
+alert outbox, sources' marks, the table catalog's errors, and the run lock.
 
-from .checkpoints import (
-    PARTITIONS_COLUMNS,
-    PARTITIONS_TABLE,
-    covered_until,
-    load_checkpoints,
-    pending_partitions,
-    register_partitions,
-    reset_partition,
-    upsert_checkpoints,
-)
-from .lock import RunLock, lock_path_for
-from .runs import RUNS_COLUMNS, RUNS_TABLE, finish_run, last_run, start_run
-
-__all__ = [
-    "PARTITIONS_COLUMNS",
-    "PARTITIONS_TABLE",
-    "RUNS_COLUMNS",
-    "RUNS_TABLE",
-    "RunLock",
-    "covered_until",
-    "finish_run",
-    "last_run",
-    "load_checkpoints",
-    "lock_path_for",
-    "pending_partitions",
-    "register_partitions",
-    "reset_partition",
-    "start_run",
-    "upsert_checkpoints",
-]
+Import the module you need (`state.checkpoints`, `state.lock`, ...): the package
+itself imports nothing, so light modules such as `state.partitions` (the values a
+planner builds) never pull in DuckDB.
+"""

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from harvester.cli import main
 from harvester.errors import ExitCode
-from state import RunLock
+from state.lock import RunLock
 
 from .conftest import START, SimFactory, write_config
 

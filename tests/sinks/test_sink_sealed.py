@@ -18,8 +18,11 @@ import pytest
 
 from harvester.pages import Checkpoint, PageWrite, SnapshotWrite
 from harvester.planner import Partition
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 from sinks import Warehouse
 from sinks.lake import lake_connection, mirror
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 
@@ -27,7 +30,7 @@ T0 = datetime(2025, 5, 1, tzinfo=UTC)
 def fill(path: Path) -> None:
     part = Partition("executions", T0, T0 + timedelta(days=1), ("p1",))
     rows = [{"id": f"e{i}", "project_id": "p1", "created_at": T0 + timedelta(minutes=i), "raw": {}} for i in range(5)]
-    with Warehouse.open(path) as wh:
+    with Warehouse.open(path, ABSTRA_TABLES) as wh:
         wh.register_partitions("r1", [part])
         wh.commit_pages([PageWrite(part, "executions", rows, Checkpoint(part.key, done=True, pages=1))])
         wh.commit_snapshot(SnapshotWrite("members", "", [{"id": "m1"}, {"id": "m2"}], T0))

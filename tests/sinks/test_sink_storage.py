@@ -16,7 +16,10 @@ import pytest
 from harvester.errors import ExitCode, StorageError
 from harvester.pages import Checkpoint, PageWrite
 from harvester.planner import Partition
+from harvester.sources.abstra.streams import TABLES as _ABSTRA_TABLES
 from sinks import Warehouse
+
+ABSTRA_TABLES = tuple(_ABSTRA_TABLES.values())
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 PART = Partition("executions", T0, T0 + timedelta(days=1), ("p1",))
@@ -50,7 +53,7 @@ def corrupt_column(path: Path, table: str, column: str) -> None:
 
 def corrupt_warehouse(path: Path) -> Path:
     """A warehouse whose executions `id` block is damaged; the catalog is intact, so it opens."""
-    with Warehouse.open(path) as wh:
+    with Warehouse.open(path, ABSTRA_TABLES) as wh:
         wh.register_partitions("r1", [PART])
         commit(wh, executions(100), 1)
     corrupt_column(path, "executions", "id")
@@ -61,7 +64,7 @@ def test_a_failure_mid_transaction_shows_its_cause_not_the_aborted_transaction(w
     """Issue 7.9: `_staged`'s DROP in a `finally` used to replace the checksum error with
     "Current transaction is aborted"; the user must see the real cause and the file."""
     corrupt_warehouse(wh_path)
-    with Warehouse.open(wh_path) as wh, pytest.raises(StorageError) as caught:
+    with Warehouse.open(wh_path, ABSTRA_TABLES) as wh, pytest.raises(StorageError) as caught:
         commit(wh, executions(3, first=5), 2)
     message = str(caught.value)
     assert "checksum" in message and "Corrupt database file" in message
@@ -72,7 +75,7 @@ def test_a_failure_mid_transaction_shows_its_cause_not_the_aborted_transaction(w
 
 def test_the_failed_commit_left_nothing_and_later_reads_still_name_the_cause(wh_path: Path) -> None:
     corrupt_warehouse(wh_path)
-    with Warehouse.open(wh_path) as wh:
+    with Warehouse.open(wh_path, ABSTRA_TABLES) as wh:
         with pytest.raises(StorageError):
             commit(wh, executions(3, first=500), 2)
         checkpoints = dict((p.key, c.pages) for p, c in wh.pending_partitions())

@@ -13,7 +13,7 @@ from harvester.planner import Partition
 from harvester.sources.abstra.plan import plan_backfill
 from harvester.sources.abstra.streams import ALL_STREAMS
 from sinks import Warehouse
-from state import last_run
+from state.runs import last_run
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

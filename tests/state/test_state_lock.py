@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from harvester.errors import RunLockedError
-from state import RunLock, lock_path_for
+from state.lock import RunLock, lock_path_for
 from tests.children import held_by_child
 
-lock_held_by_child = functools.partial(held_by_child, "from state import RunLock", "RunLock")
+lock_held_by_child = functools.partial(held_by_child, "from state.lock import RunLock", "RunLock")
 def test_a_second_run_in_another_process_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     with lock_held_by_child(warehouse) as child, pytest.raises(RunLockedError) as caught:

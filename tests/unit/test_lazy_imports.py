@@ -31,4 +31,4 @@ def test_importing_the_cli_does_not_import(cli_modules, module):
 
 def test_printing_results_does_not_load_the_runner_or_the_network():
     loaded = _modules_after("import harvester.output, harvester.progress")
-    assert not {"harvester.runner", "harvester.client", "aiohttp", "duckdb"} & loaded
+    assert not {"harvester.runner", "harvester.sources.abstra.client", "aiohttp", "duckdb"} & loaded

@@ -202,9 +202,8 @@ class AbstraClient:
         payload = orjson.dumps(body)
 
         async def attempt() -> Any:
-            async with self._gate.slot():
-                self.requests += 1
-                response = await self._transport.post(url, self._headers(), payload)
+            self.requests += 1
+            response = await self._gate.send(self._transport, "POST", url, self._headers(), payload)
             return interpret(response, action)
 
         if action in MUTATING_ACTIONS:
