@@ -76,9 +76,10 @@ class Org:
         self.initial_projects: list[Project] = build_projects(
             config.seed, config.projects, self.folders, config.history_start
         )
-        self.initial_members: list[Member] = build_members(config.seed, config.members, self.folders)
+        # everyone who was a member during the history, former members included
+        self.initial_members: list[Member] = build_members(config.seed, config.members, self.folders, self._history)
         self._projects: dict[str, Project] = {p.id: p for p in self.initial_projects}
-        self._members: dict[str, Member] = {m.email: m for m in self.initial_members}
+        self._members: dict[str, Member] = {m.email: m for m in self.initial_members if m.left_at is None}
         self._ctx = LogContext(
             seed=config.seed,
             history_start=config.history_start,
