@@ -10,6 +10,7 @@ Examples (each command's --help has more):
     harvester sql --config harvester.toml "select event, count(*) from project_action_logs group by 1"
     harvester export --config harvester.toml --full
     harvester call --config harvester.toml get_members
+    harvester report --config harvester.toml --days 30 --out report.html
     harvester simulate --port 8765
 """
 
@@ -335,6 +336,33 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             parsed[key] = value
     return parsed
+
+
+@main.command()
+@_config_option
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660), help="Days to cover, today included.")
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=Path("report.html"),
+              show_default=True, help="The HTML file to write.")
+@click.pass_context
+@_handles_errors
+def report(ctx: click.Context, config_path: Path | None, days: int, out: Path) -> None:
+    """Write one self-contained HTML page of charts over the warehouse (opens offline).
+
+    \b
+    Logins and failing emails, members added and removed, activity per project,
+    executions and failure rates, consumption, and harvest health; every number comes
+    from read-only SQL over the warehouse, and each chart carries its numbers.
+      harvester report --config harvester.toml --days 30 --out report.html
+      harvester report --config demo.toml        # after `harvester demo`
+    """
+    from .report import write_report  # imports matplotlib: only this command pays for it
+
+    settings = _settings(ctx, config_path)
+    summary = write_report(settings.warehouse.duckdb, out, days=days)
+    click.echo(f"wrote {out}: {summary.charts} charts, {summary.panels} panels, "
+               f"{summary.window.start:%Y-%m-%d} to {summary.window.end:%Y-%m-%d %H:%M} UTC")
+    for title in summary.empty:
+        click.echo(f"  no data: {title}")
 
 
 @main.command()

@@ -23,7 +23,7 @@ from .simulator import SimConfig, run_in_thread
 from .simulator.config import DEFAULT_EVENTS_PER_DAY
 from .timeutil import floor_day, utc_now
 
-__all__ = ["run_demo", "simulator_config"]
+__all__ = ["build_demo", "demo_config", "run_demo", "simulator_config"]
 
 
 def simulator_config(
@@ -61,18 +61,33 @@ def demo_settings(endpoint: str, token: str, path: Path, start: Any) -> Settings
     )
 
 
-def run_demo(path: Path, *, days: int = 90, projects: int = 40) -> RunReport:
-    config = simulator_config(days=days, projects=projects, members=max(8, projects // 3))
-    began = time.monotonic()
+def demo_config(*, days: int = 90, projects: int = 40) -> SimConfig:
+    """The demo's organization: a member for every three projects, at least eight."""
+    return simulator_config(days=days, projects=projects, members=max(8, projects // 3))
+
+
+def build_demo(path: Path, *, days: int = 90, projects: int = 40, announce: bool = False) -> RunReport:
+    """Simulate the demo organization and harvest all of it into `path`, quietly unless `announce`."""
+    config = demo_config(days=days, projects=projects)
     with run_in_thread(config) as server:
         settings = demo_settings(server.endpoint, config.token, path, config.history_start)
-        print(f"simulated organization: {projects} projects, {days} days of history, serving on {server.endpoint}")
+        if announce:
+            print(f"simulated organization: {projects} projects, {config.members} members, {days} days of history, "
+                  f"serving on {server.endpoint}")
         report = anyio.run(lambda: harvest(settings, Incremental()))
-    elapsed = time.monotonic() - began
     _write_config(path)
+    return report
+
+
+def run_demo(path: Path, *, days: int = 90, projects: int = 40) -> RunReport:
+    began = time.monotonic()
+    report = build_demo(path, days=days, projects=projects, announce=True)
+    elapsed = time.monotonic() - began
     print(f"harvested {sum(report.rows.values()):,} rows in {elapsed:.1f} s ({report.requests:,} API calls) "
           f"into {path}: run {report.status}\n")
     _show(path)
+    print(f"next: harvester report --config {path.parent / 'demo.toml'} --out report.html   "
+          "# charts in one HTML file")
     return report
 
 

@@ -8,7 +8,7 @@ or a member later never rewrites history.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ _PROJECT_NAMES = [
     "Payroll Sync", "Inventory Audit", "Refund Requests", "Partner Portal", "Access Requests",
 ]
 _FIRST = ["ana", "bruno", "carla", "diego", "elisa", "fabio", "gabi", "hugo", "iris", "joao", "kate", "luis"]
+_FORMER_FIRST = ["marta", "nuno", "olga", "paulo", "rita", "sergio"]
 _LAST = ["silva", "souza", "costa", "lima", "rocha", "alves", "nunes", "pires", "melo", "dias"]
 _COLUMN_TYPES = ["text", "int", "float", "boolean", "date", "timestamp", "uuid", "json"]
 _CONNECTOR_TYPES = ["slack", "google-calendar", "google-sheets", "hubspot", "postgres", "openai", "gmail", "stripe"]
@@ -80,10 +81,16 @@ class Project:
 
 @dataclass(frozen=True)
 class Member:
+    """A person of the organization. `joined_at`/`left_at` (wire instants) are set for
+    those who joined or left during the simulated history; None means "before it"
+    and "still here". Neither is on the wire: they shape the history only."""
+
     id: str
     author_id: str
     email: str
     folders: tuple[str, ...]
+    joined_at: str | None = None
+    left_at: str | None = None
 
 
 def build_folders(seed: int, count: int) -> list[Folder]:
@@ -127,16 +134,43 @@ def build_projects(seed: int, count: int, folders: list[Folder], history_start: 
     return out
 
 
-def build_members(seed: int, count: int, folders: list[Folder]) -> list[Member]:
+def build_members(
+    seed: int, count: int, folders: list[Folder], history: tuple[datetime, datetime]
+) -> list[Member]:
+    """`count` current members, then the former members who left during `history`.
+
+    The last `count // 6` current members joined during the history; `count // 6`
+    (at least one once there are four) former members left during it. The first
+    member is there throughout: the admin who adds and removes the others.
+    """
     rng = derive_rng(seed, "members")
+    ids = [f.id for f in folders]
     out = []
     for i in range(count):
         first, last = _FIRST[i % len(_FIRST)], rng.choice(_LAST)
         suffix = "" if i < len(_FIRST) else str(i)
-        email = f"{first}.{last}{suffix}@acme.example"
-        chosen = rng.sample([f.id for f in folders], rng.randint(0, len(folders)))
-        out.append(Member(hex_id(rng), uuid_like(rng), email, tuple(chosen)))
+        chosen = tuple(rng.sample(ids, rng.randint(1, len(ids))))
+        out.append(Member(hex_id(rng), uuid_like(rng), f"{first}.{last}{suffix}@acme.example", chosen))
+    joiners = count // 6 if count >= 4 else 0
+    for i in range(count - joiners, count):
+        out[i] = replace(out[i], joined_at=_instant_in(seed, "joined", i, history, 0.15, 0.65))
+    former = max(1, count // 6) if count >= 4 else 0
+    for i in range(former):
+        first, last = _FORMER_FIRST[i % len(_FORMER_FIRST)], rng.choice(_LAST)
+        email = f"{first}.{last}{'' if i < len(_FORMER_FIRST) else i}@acme.example"
+        chosen = tuple(rng.sample(ids, rng.randint(1, len(ids))))
+        left = _instant_in(seed, "left", i, history, 0.3, 0.85)
+        out.append(Member(hex_id(rng), uuid_like(rng), email, chosen, left_at=left))
     return out
+
+
+def _instant_in(
+    seed: int, what: str, i: int, history: tuple[datetime, datetime], lo: float, hi: float
+) -> str:
+    """A wire instant between fractions `lo` and `hi` of the history, own RNG per member."""
+    rng = derive_rng(seed, "member-lifecycle", what, i)
+    span = (history[1] - history[0]).total_seconds()
+    return format_wire(history[0] + timedelta(seconds=round(span * rng.uniform(lo, hi), 3)))
 
 
 def member_json(member: Member) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import orjson
 from ..timeutil import format_wire
 from .entities import Member, Project
 from .rand import day_prefix, derive_rng, wire_times
+from .roster import DayRoster, MemberEvent, Rosters
 
 __all__ = [
     "BAD_VARIANTS",
@@ -35,15 +36,17 @@ __all__ = [
 ]
 
 _DAY_MS = 86_400_000
-_ORG_EVENTS = ["createProject", "deleteProject", "createFolder", "renameFolder", "addUser", "removeUser",
-               "addRole", "removeRole", "updateOrganization"]
+# addUser and removeUser are not drawn at random: they mark the roster's joins and departures
+_ORG_EVENTS = ["createProject", "deleteProject", "createFolder", "renameFolder", "addRole", "removeRole",
+               "updateOrganization"]
 _ORG_ENTITY = {"createProject": "project", "deleteProject": "project", "createFolder": "folder",
                "renameFolder": "folder", "addUser": "member", "removeUser": "member", "addRole": "role",
                "removeRole": "role", "updateOrganization": "organization"}
 _PROJECT_EVENTS = ["createBuild", "createTable", "updateRow", "updateRow", "updateRow", "insertRow", "deleteRow",
                    "executeQuery", "executeQuery", "uploadFile", "updateStage", "createStage", "addRole"]
-_AUTH_STATUS = ["success"] * 8 + ["invalid_password", "invalid_code", "expired_code", "user_not_found",
-                                   "too_many_attempts"]
+_MEMBER_FAILURES = ["invalid_code", "invalid_code", "expired_code", "invalid_password", "too_many_attempts"]
+_OUTSIDER_STATUS = ["user_not_found", "user_not_found", "invalid_password", "too_many_attempts"]
+_OUTSIDER_SHARE = 0.08
 _AUTH_METHODS = ["email_code", "email_code", "password", "google"]
 _EMAIL_KINDS = ["login_code", "login_code", "task_assigned", "custom", "custom:mock", "login_code:mock",
                 "received"]
@@ -72,12 +75,12 @@ class LogContext:
     missing_id_rate: float
     project_ids: list[str] = field(init=False)
     cum_weights: list[float] = field(init=False)
-    author_ids: list[str] = field(init=False)
+    rosters: Rosters = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "project_ids", [p.id for p in self.projects])
         object.__setattr__(self, "cum_weights", list(accumulate(p.weight for p in self.projects)))
-        object.__setattr__(self, "author_ids", [m.author_id for m in self.members])
+        object.__setattr__(self, "rosters", Rosters(self.seed, self.members, self.projects))
 
 
 @dataclass
@@ -105,6 +108,8 @@ class DayBlock:
 
 
 # --- per-stream bodies: everything after `"createdAt":"..."`, and the project id ---
+# Authors and login emails come from the day's roster: members act only in the
+# projects of their folders, and only while they are members (see roster.py).
 
 Bodies = tuple[list[str | None], list[str]]
 
@@ -113,54 +118,80 @@ def _pids(rng: random.Random, ctx: LogContext, n: int) -> list[str]:
     return rng.choices(ctx.project_ids, cum_weights=ctx.cum_weights, k=n)
 
 
-def _org_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
-    authors = rng.choices(ctx.author_ids, k=n)
+def _org_bodies(rng: random.Random, ctx: LogContext, roster: DayRoster, n: int) -> Bodies:
+    authors = rng.choices(roster.members, k=n)
     events = rng.choices(_ORG_EVENTS, k=n)
     bits = rng.getrandbits
-    bodies = [f',"authorId":"{a}","event":"{e}","entityType":"{_ORG_ENTITY[e]}","entityId":"{bits(96):024x}"}}'
+    bodies = [f',"authorId":"{a.author_id}","event":"{e}","entityType":"{_ORG_ENTITY[e]}",'
+              f'"entityId":"{bits(96):024x}"}}'
               for a, e in zip(authors, events, strict=True)]
     return [None] * n, bodies
 
 
-def _project_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
+def _member_event_body(admin: Member, event: MemberEvent) -> str:
+    m = event.member
+    return (f',"authorId":"{admin.author_id}","event":"{event.event}","entityType":"member",'
+            f'"entityId":"{m.id}","email":"{m.email}"}}')
+
+
+def _project_bodies(rng: random.Random, ctx: LogContext, roster: DayRoster, n: int) -> Bodies:
     pids = _pids(rng, ctx, n)
-    authors = rng.choices(ctx.author_ids, k=n)
     events = rng.choices(_PROJECT_EVENTS, k=n)
-    bits = rng.getrandbits
-    bodies = [f',"projectId":"{p}","authorId":"{a}","event":"{e}","entityId":"{bits(96):024x}"}}'
-              for p, a, e in zip(pids, authors, events, strict=True)]
+    bits, choice, by_project = rng.getrandbits, rng.choice, roster.by_project
+    bodies = [f',"projectId":"{p}","authorId":"{choice(by_project[p]).author_id}","event":"{e}",'
+              f'"entityId":"{bits(96):024x}"}}'
+              for p, e in zip(pids, events, strict=True)]
     return list(pids), bodies
 
 
-def _auth_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
+def _login(rng: random.Random, roster: DayRoster, pid: str) -> tuple[str, str]:
+    """(email, status) of one attempt: mostly a member of the project, else an outsider."""
+    if rng.random() < _OUTSIDER_SHARE:
+        return rng.choice(roster.outsiders), rng.choice(_OUTSIDER_STATUS)
+    email = rng.choice(roster.by_project[pid]).email
+    failed = rng.random() < roster.failure_rate[email]
+    return email, rng.choice(_MEMBER_FAILURES) if failed else "success"
+
+
+def _auth_bodies(rng: random.Random, ctx: LogContext, roster: DayRoster, n: int) -> Bodies:
     pids = _pids(rng, ctx, n)
-    statuses = rng.choices(_AUTH_STATUS, k=n)
     methods = rng.choices(_AUTH_METHODS, k=n)
     r = rng.getrandbits
-    bodies = [f',"projectId":"{p}","email":"user{r(9)}@example.com","status":"{s}","method":"{m}",'
-              f'"ip":"10.{r(8)}.{r(8)}.{r(8)}"}}'
-              for p, s, m in zip(pids, statuses, methods, strict=True)]
+    bodies = []
+    for p, m in zip(pids, methods, strict=True):
+        email, status = _login(rng, roster, p)
+        bodies.append(f',"projectId":"{p}","email":"{email}","status":"{status}","method":"{m}",'
+                      f'"ip":"10.{r(8)}.{r(8)}.{r(8)}"}}')
     return list(pids), bodies
 
 
-def _email_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
+def _recipient(rng: random.Random, roster: DayRoster, pid: str, kind: str) -> str:
+    """Login codes go to the project's members; other mail half to members, half to customers."""
+    if kind.startswith("login_code") or rng.random() < 0.5:
+        return rng.choice(roster.by_project[pid]).email
+    return f"customer{rng.getrandbits(9)}@example.com"
+
+
+def _email_bodies(rng: random.Random, ctx: LogContext, roster: DayRoster, n: int) -> Bodies:
     pids = _pids(rng, ctx, n)
     kinds = rng.choices(_EMAIL_KINDS, k=n)
     r = rng.getrandbits
-    bodies = [f',"projectId":"{p}","email":"user{r(9)}@example.com","kind":"{k}","subject":"Message {r(14)}"}}'
+    bodies = [f',"projectId":"{p}","email":"{_recipient(rng, roster, p, k)}","kind":"{k}",'
+              f'"subject":"Message {r(14)}"}}'
               for p, k in zip(pids, kinds, strict=True)]
     return list(pids), bodies
 
 
-def _authors_or_null(rng: random.Random, ctx: LogContext, sources: list[str]) -> list[str]:
-    authors = rng.choices(ctx.author_ids, k=len(sources))
-    return ["null" if s == "app" else f'"{a}"' for a, s in zip(authors, sources, strict=True)]
+def _authors_or_null(rng: random.Random, roster: DayRoster, pids: list[str], sources: list[str]) -> list[str]:
+    choice, by_project = rng.choice, roster.by_project
+    return ["null" if s == "app" else f'"{choice(by_project[p]).author_id}"'
+            for p, s in zip(pids, sources, strict=True)]
 
 
-def _connector_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
+def _connector_bodies(rng: random.Random, ctx: LogContext, roster: DayRoster, n: int) -> Bodies:
     pids = _pids(rng, ctx, n)
     sources = rng.choices(_SOURCES, weights=_SOURCE_WEIGHTS, k=n)
-    authors = _authors_or_null(rng, ctx, sources)
+    authors = _authors_or_null(rng, roster, pids, sources)
     conns = rng.choices(_CONNECTORS, k=n)
     rnd = rng.random
     bodies = [f',"projectId":"{p}","authorId":{a},"source":"{s}","errored":{"true" if rnd() < 0.07 else "false"},'
@@ -169,10 +200,10 @@ def _connector_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
     return list(pids), bodies
 
 
-def _ai_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
+def _ai_bodies(rng: random.Random, ctx: LogContext, roster: DayRoster, n: int) -> Bodies:
     pids = _pids(rng, ctx, n)
     sources = rng.choices(_SOURCES, weights=_SOURCE_WEIGHTS, k=n)
-    authors = _authors_or_null(rng, ctx, sources)
+    authors = _authors_or_null(rng, roster, pids, sources)
     models = rng.choices(_MODELS, k=n)
     rnd = rng.random
     bodies = [f',"projectId":"{p}","authorId":{a},"source":"{s}","errored":{"true" if rnd() < 0.04 else "false"},'
@@ -181,7 +212,7 @@ def _ai_bodies(rng: random.Random, ctx: LogContext, n: int) -> Bodies:
     return list(pids), bodies
 
 
-_BODIES: dict[str, Callable[[random.Random, LogContext, int], Bodies]] = {
+_BODIES: dict[str, Callable[[random.Random, LogContext, DayRoster, int], Bodies]] = {
     "organization_action_logs": _org_bodies,
     "project_action_logs": _project_bodies,
     "auth_attempt_logs": _auth_bodies,
@@ -248,7 +279,9 @@ def generate_block(ctx: LogContext, stream: str, day: date) -> DayBlock:
     created = wire_times(prefix, _times(rng, n))
     bits = rng.getrandbits
     ids = [f"{bits(96):024x}" for _ in range(n)]
-    pids, bodies = _BODIES[stream](rng, ctx, n)
+    pids, bodies = _BODIES[stream](rng, ctx, ctx.rosters.for_day(day), n)
+    if stream == "organization_action_logs":
+        _add_member_events(ctx, day, created, ids, pids, bodies)
     lo, hi = format_wire(ctx.history_start), format_wire(ctx.history_end)
     rows = sorted(
         (c + i, p, f'{{"id":"{i}","createdAt":"{c}"{b}'.encode())
@@ -258,6 +291,17 @@ def generate_block(ctx: LogContext, stream: str, day: date) -> DayBlock:
     block = DayBlock([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     _spoil(ctx, stream, day, block)
     return block
+
+
+def _add_member_events(
+    ctx: LogContext, day: date, created: list[str], ids: list[str], pids: list[str | None], bodies: list[str]
+) -> None:
+    """Append the day's `addUser`/`removeUser` entries (ids from their own RNG)."""
+    for event in ctx.rosters.events_on(day):
+        created.append(event.created_at)
+        ids.append(f"{derive_rng(ctx.seed, 'member-event', event.event, event.member.id).getrandbits(96):024x}")
+        pids.append(None)
+        bodies.append(_member_event_body(ctx.rosters.admin, event))
 
 
 def _spoil(ctx: LogContext, stream: str, day: date, block: DayBlock) -> None:
@@ -282,7 +326,8 @@ def make_entry(
     ctx: LogContext, stream: str, rng: random.Random, created: str, project_id: str | None
 ) -> tuple[str, str | None, bytes]:
     """One live entry (key, project id, wire JSON) for `inject`."""
-    pids, bodies = _BODIES[stream](rng, ctx, 1)
+    roster = ctx.rosters.for_day(date.fromisoformat(created[:10]))
+    pids, bodies = _BODIES[stream](rng, ctx, roster, 1)
     body = bodies[0]
     pid = pids[0]
     if project_id is not None and pid is not None:

@@ -76,9 +76,10 @@ class Org:
         self.initial_projects: list[Project] = build_projects(
             config.seed, config.projects, self.folders, config.history_start
         )
-        self.initial_members: list[Member] = build_members(config.seed, config.members, self.folders)
+        # everyone who was a member during the history, former members included
+        self.initial_members: list[Member] = build_members(config.seed, config.members, self.folders, self._history)
         self._projects: dict[str, Project] = {p.id: p for p in self.initial_projects}
-        self._members: dict[str, Member] = {m.email: m for m in self.initial_members}
+        self._members: dict[str, Member] = {m.email: m for m in self.initial_members if m.left_at is None}
         self._ctx = LogContext(
             seed=config.seed,
             history_start=config.history_start,
@@ -153,14 +154,37 @@ class Org:
             rng = derive_rng(self.config.seed, "added-member", email, len(self._members))
             member = Member(hex_id(rng), uuid_like(rng), email, tuple(folder_ids or ()))
             self._members[email] = member
+            self._log_member_event("addUser", member)
         return member_json(member)
 
     def remove_member(self, email: str) -> dict[str, Any]:
         with self._lock:
             member = self._members.pop(email, None)
+            if member is not None:
+                self._log_member_event("removeUser", member)
         if member is None:
             raise ValueError(f"Member '{email}' not found")
         return member_json(member)
+
+    def _log_member_event(self, event: str, member: Member) -> None:
+        """The organization log entry of a live `add_member`/`remove_member`, stamped now.
+
+        Built with orjson, not the generators' templates: the email is the caller's text."""
+        created = format_wire(self.now())
+        self._injections += 1
+        entry_id = hex_id(derive_rng(self.config.seed, "member-event", self._injections))
+        admin = self._ctx.rosters.admin
+        blob = orjson.dumps({"id": entry_id, "createdAt": created, "authorId": admin.author_id, "event": event,
+                             "entityType": "member", "entityId": member.id, "email": member.email})
+        self._add_log_entry("organization_action_logs", created + entry_id, None, blob)
+
+    def _add_log_entry(self, stream: str, key: str, pid: str | None, blob: bytes) -> None:
+        """Put one live entry in the overlay and in its day's cached block, if any (lock held)."""
+        day = date.fromisoformat(key[:10])
+        self._log_overlay[(stream, day)].append((key, pid, blob))
+        cached = self._cache.get(("log", stream, day))
+        if cached is not None:
+            cached[0].insert(key, pid, blob)
 
     def remove_project(self, project_id: str) -> None:
         """Drop a project from the organization; its past log entries stay."""
@@ -322,10 +346,7 @@ class Org:
             out = []
             for _ in range(count):
                 key, pid, blob = make_entry(self._ctx, stream, rng, created, project_id)
-                self._log_overlay[(stream, day)].append((key, pid, blob))
-                cached = self._cache.get(("log", stream, day))
-                if cached is not None:
-                    cached[0].insert(key, pid, blob)
+                self._add_log_entry(stream, key, pid, blob)
                 out.append(orjson.loads(blob))
             return out
 
