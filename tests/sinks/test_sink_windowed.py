@@ -277,7 +277,7 @@ def test_a_small_memory_limit_commits_first_time_and_is_kept(wh_path: Path, monk
 
 
 def test_pages_for_snapshot_tables_are_refused(warehouse: Warehouse) -> None:
-    with pytest.raises(SinkError, match="not a windowed table"):
+    with pytest.raises(SinkError, match="not a table merged by key"):
         warehouse.commit_pages([page(LOGS, "members", [])])
 
 
