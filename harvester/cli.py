@@ -355,7 +355,9 @@ def report(ctx: click.Context, config_path: Path | None, days: int, out: Path) -
       harvester report --config harvester.toml --days 30 --out report.html
       harvester report --config demo.toml        # after `harvester demo`
     """
-    from .report import write_report  # imports matplotlib: only this command pays for it
+    from .report import (
+        write_report,  # imports matplotlib: only this command pays for it
+    )
 
     settings = _settings(ctx, config_path)
     summary = write_report(settings.warehouse.duckdb, out, days=days)
@@ -386,30 +388,32 @@ def demo(ctx: click.Context, path: Path, days: int, projects: int) -> None:
 
 
 @main.command()
+@click.option("--source", type=click.Choice(["abstra", "automations", "flows"]), default="abstra", show_default=True,
+              help="Which API to simulate.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--projects", default=12, show_default=True)
-@click.option("--members", default=8, show_default=True)
+@click.option("--projects", default=12, show_default=True, help="abstra: projects in the organization.")
+@click.option("--members", default=8, show_default=True, help="abstra: members of the organization.")
 @click.option("--days", default=90, show_default=True, help="Days of history ending now.")
-@click.option("--scale", default=1.0, show_default=True, help="Multiply every stream's events per day.")
+@click.option("--scale", default=1.0, show_default=True, help="abstra: multiply every stream's events per day.")
 @click.option("--latency-ms", default=0, show_default=True)
 @click.option("--fault-rate", default=0.0, show_default=True, help="Share of requests that fail transiently.")
 @click.option("--token", default="sim-token", show_default=True, help="The token the simulator accepts.")
-def simulate(host: str, port: int, seed: int, projects: int, members: int, days: int, scale: float,
+def simulate(source: str, host: str, port: int, seed: int, projects: int, members: int, days: int, scale: float,
              latency_ms: int, fault_rate: float, token: str) -> None:
-    """Serve the simulated Abstra API (for trying the harvester without an account).
+    """Serve a simulated API (for trying the harvester without an account).
 
     \b
       harvester simulate --port 8765 &
       CLOUD_API_ENDPOINT=http://127.0.0.1:8765 ABSTRA_API_TOKEN=sim-token harvester run --config harvester.toml
+      harvester simulate --source automations --port 8766 &   # [automations] endpoint, AUTOMATIONS_API_TOKEN=sim-token
+      harvester simulate --source flows --port 8767 &         # [flows] endpoint, FLOWS_API_TOKEN=sim-token
     """
-    from .demo import simulator_config
-    from .simulator import serve
+    from .demo import serve_simulator
 
-    config = simulator_config(
-        seed=seed, projects=projects, members=members, days=days, scale=scale,
+    click.echo(f"simulated {source} API on http://{host}:{port} (token {token!r}); Ctrl-C to stop", err=True)
+    serve_simulator(
+        source, host=host, port=port, seed=seed, projects=projects, members=members, days=days, scale=scale,
         latency_ms=latency_ms, fault_rate=fault_rate, token=token,
     )
-    click.echo(f"simulated Abstra API on http://{host}:{port} (token {token!r}); Ctrl-C to stop", err=True)
-    serve(config, host=host, port=port)

@@ -44,8 +44,25 @@ group by p.name
 order by failed_pct desc, project
 """
 
+PEOPLE_ACROSS_SOURCES = """
+select m.email,
+       (select count(*) from auth_attempt_logs a
+         where a.email = m.email and a.status = 'success')              as logins,
+       (select count(*) from project_action_logs p
+         where p.author_id = m.author_id)                               as abstra_actions,
+       (select count(*) from automations au
+         where au.publish_user_id = m.email and au.removed_at is null)  as automations_published,
+       (select coalesce(sum(f.count), 0) from flow_execution_counts f
+         where f.group_by = 'user' and f.key = m.email)                 as flow_runs
+from members m
+where m.removed_at is null
+order by automations_published desc, m.email
+"""
+
 EXAMPLE_QUERIES: tuple[tuple[str, str], ...] = (
     ("per member: last login, failed logins and actions over 30 days", MEMBER_ACTIVITY),
     ("per project: connector actions, emails sent and AI prompts over 30 days", PROJECT_ACTIVITY),
     ("per project: executions and failure rate over 7 days", EXECUTION_HEALTH),
+    ("per person, across the three platforms: Abstra logins and actions, automations published, flow runs",
+     PEOPLE_ACROSS_SOURCES),
 )

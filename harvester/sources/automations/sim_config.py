@@ -42,6 +42,7 @@ class AutomationsSimConfig(BaseModel):
     missing_id_rate: float = Field(default=0.25, ge=0, le=1)
     now: datetime = datetime(2025, 6, 1, tzinfo=UTC)
     history_days: int = Field(default=365, ge=1)
+    users: tuple[str, ...] = ()  # who authors and publishes; empty: eight generated user ids
     token: str = Field(default="sim-token", min_length=1)
     latency_ms: float = Field(default=0, ge=0)
     rate_limit_rps: float = Field(default=0, ge=0)

@@ -99,7 +99,8 @@ class Platform:
         self.config = config
         self.clock = config.now
         self.generation = 0
-        self._users = [f"user_{hex_id(derive_rng(config.seed, 'user', i))[:12]}" for i in range(8)]
+        generated = [f"user_{hex_id(derive_rng(config.seed, 'user', i))[:12]}" for i in range(8)]
+        self._users = list(config.users) or generated
         self._workspaces: dict[str, dict[str, Automation]] = {}
         self._created = 0
 
