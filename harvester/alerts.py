@@ -28,12 +28,14 @@ from sinks.schema import quote_ident
 
 from .errors import FetchError, TransientError
 from .http import Gate
+from .retry import RetryPolicy
 from .timeutil import format_wire
 from .transport import Transport
 
 __all__ = ["MAX_EXAMPLES", "Notable", "build_alert", "deliver_alerts"]
 
 MAX_EXAMPLES = 100
+_RETRIES = 3  # a receiver down for longer is retried by the next run (the alert stays pending)
 log = structlog.get_logger("harvester.alerts")
 
 
@@ -143,7 +145,7 @@ async def _post(transport: Transport, gate: Gate, url: str, body: bytes) -> str 
             raise FetchError(f"HTTP {response.status}", status=response.status)
 
     try:
-        await gate.call(attempt, what="alert webhook")
+        await RetryPolicy(max_retries=_RETRIES).call(attempt, what="alert webhook")
     except FetchError as exc:
         return str(exc)
     return None
