@@ -126,7 +126,8 @@ async def _other_simulators(emails: tuple[str, ...], config: SimConfig) -> Async
 
     end = config.end
     automations = AutomationsSimConfig(users=emails, now=end, token=config.token, automations_per_workspace=30)
-    flows = FlowsSimConfig(users=emails, today=end.date(), days=30, token=config.token)
+    # the flows history ends yesterday, so no simulated log is stamped later than now
+    flows = FlowsSimConfig(users=emails, today=(end - timedelta(days=1)).date(), days=30, token=config.token)
     async with AutomationsServer(automations) as a, FlowsServer(flows) as f:
         yield {"automations": a.endpoint, "flows": f.endpoint}
 
