@@ -16,7 +16,6 @@ webhook URL is the receiver's whole address.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,6 +28,7 @@ from sinks.schema import quote_ident
 from .errors import FetchError, TransientError
 from .http import Gate
 from .retry import RetryPolicy
+from .sources.base import Notable
 from .timeutil import format_wire
 from .transport import Transport
 
@@ -37,20 +37,6 @@ __all__ = ["MAX_EXAMPLES", "Notable", "build_alert", "deliver_alerts"]
 MAX_EXAMPLES = 100
 _RETRIES = 3  # a receiver down for longer is retried by the next run (the alert stays pending)
 log = structlog.get_logger("harvester.alerts")
-
-
-@dataclass(frozen=True)
-class Notable:
-    """Rows of `table` matching `where`, stamped after the previous alert by `since_column`.
-
-    `where` is SQL over the table's own columns, written by the source (never user text).
-    """
-
-    name: str
-    table: str
-    where: str
-    since_column: str = "harvested_at"
-    columns: tuple[str, ...] = ()
 
 
 def build_alert(

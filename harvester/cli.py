@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import click
@@ -30,10 +30,13 @@ import orjson
 from .config import Settings, load_settings
 from .errors import ConfigError, ExitCode, HarvestError, first_harvest_error
 from .logs import configure_logging
+from .modes import Backfill, Incremental
 from .output import print_report, print_rows, print_status
 from .progress import terminal_progress
-from .runner import Backfill, Incremental, RunReport, harvest
 from .timeutil import parse_user_instant, utc_now
+
+if TYPE_CHECKING:
+    from .runner import RunReport
 
 __all__ = ["main"]
 
@@ -126,6 +129,7 @@ def _settings(ctx: click.Context, config_path: Path | None, **overrides: Any) ->
 
 
 def _harvest(settings: Settings, mode: Backfill | Incremental) -> RunReport:
+    from .runner import harvest
     from .sources.registry import build_sources, resolve_streams
 
     settings.require_tokens()

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from sinks.connection import DEFAULT_SPILL_LIMIT, parse_size
+from sinks.sizes import DEFAULT_SPILL_LIMIT, parse_size
 
 from .errors import ConfigError
 from .planner import MAX_SLICE_DAYS

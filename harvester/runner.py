@@ -36,6 +36,7 @@ from state.lock import RunLock
 
 from .config import Settings
 from .errors import FetchError, HarvestError, first_harvest_error, is_fatal
+from .modes import Backfill, Incremental
 from .pages import Checkpoint, PageWrite, SnapshotWrite
 from .planner import Partition
 from .sources.base import Discovery, Job, PlanRequest, RunContext, Source, Stream, Write
@@ -47,26 +48,6 @@ __all__ = ["Backfill", "Incremental", "NoProgress", "Progress", "RunReport", "ha
 log = structlog.get_logger("harvester.run")
 
 _REGISTER_CHUNK = 2000
-
-
-@dataclass(frozen=True)
-class Backfill:
-    """Harvest `[start, end)` for `streams` (None: the configured ones)."""
-
-    start: datetime
-    end: datetime
-    streams: tuple[str, ...] | None = None
-    full: bool = False
-
-
-@dataclass(frozen=True)
-class Incremental:
-    """From each stream's high-water mark minus lookback to the run's start.
-
-    `full` asks sources to re-read what they would skip as unchanged."""
-
-    streams: tuple[str, ...] | None = None
-    full: bool = False
 
 
 class Progress(Protocol):

@@ -21,11 +21,10 @@ from sinks.tables import Table
 from sinks.writes import PageWrite, SnapshotWrite
 from state.partitions import Checkpoint, Partition
 
-from ..alerts import Notable
-
 __all__ = [
     "Discovery",
     "Job",
+    "Notable",
     "PlanRequest",
     "RunContext",
     "Source",
@@ -47,6 +46,19 @@ class Stream:
     name: str
     tables: tuple[str, ...]
     windowed: bool
+
+
+@dataclass(frozen=True)
+class Notable:
+    """What an after-run alert reports from one of the source's tables: rows matching
+    `where` (SQL over the table's own columns, written by the source, never user text)
+    stamped by `since_column` after the previous alert; `columns` for the examples."""
+
+    name: str
+    table: str
+    where: str
+    since_column: str = "harvested_at"
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -32,6 +33,14 @@ def _cli(
     )
 
 
+def _wait_for_requests(server: Any, before: int, proc: subprocess.Popen[bytes]) -> None:
+    """Until the process has sent its first API call (so it has recorded its run), or
+    ended; however slowly the machine starts a Python process."""
+    deadline = time.monotonic() + 60
+    while server.sim.stats.get("requests", 0) == before and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_kill_matrix_twenty_sigkills_then_exactly_ground_truth(simulator: SimFactory, tmp_path: Path) -> None:
     """SIGKILL a backfill at 20 random moments (during fetches, mid-transaction); every
     restart takes the stale lock over and resumes; the end state equals ground truth:
@@ -45,8 +54,10 @@ def test_kill_matrix_twenty_sigkills_then_exactly_ground_truth(simulator: SimFac
     rng = random.Random(20)
     kills = 0
     for _ in range(20):
+        before = server.sim.stats.get("requests", 0)
         proc = _cli(config, token, *args)
-        time.sleep(rng.uniform(0.8, 1.6))
+        _wait_for_requests(server, before, proc)  # the run is recorded: kill it during its work
+        time.sleep(rng.uniform(0.1, 0.8))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ...alerts import Notable
 from ...config import Settings
 from ...http import Gate
 from ...pages import Checkpoint, PageWrite, SnapshotWrite
 from ...planner import Partition
-from ..base import Discovery, Job, PlanRequest, RunContext, Stream, Write
+from ..base import Discovery, Job, Notable, PlanRequest, RunContext, Stream, Write
 from .client import AbstraClient
 from .fetch import Organization, fetch_organization, fetch_partition, fetch_snapshot
 from .plan import plan_backfill, plan_incremental

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ...alerts import Notable
 from ...config import Settings
 from ...errors import ProtocolError
 from ...http import Gate, NotFoundError, RestClient, retry_for, segment, transport_for
@@ -28,7 +27,7 @@ from ...paging import CursorPaging
 from ...planner import Partition
 from ...retry import RetryBudget
 from ...timeutil import format_wire
-from ..base import Discovery, Job, PlanRequest, RunContext, Stream, Write
+from ..base import Discovery, Job, Notable, PlanRequest, RunContext, Stream, Write
 from .incremental import automations_to_reread
 from .records import (
     Built,

@@ -15,14 +15,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ...alerts import Notable
 from ...config import Settings
 from ...errors import ProtocolError
 from ...http import Gate, RestClient, retry_for, transport_for
 from ...pages import Checkpoint, PageWrite, Reject
 from ...planner import Partition, day_slices, restart
 from ...records import raw_text
-from ..base import Discovery, Job, PlanRequest, RunContext, Stream, Write
+from ..base import Discovery, Job, Notable, PlanRequest, RunContext, Stream, Write
 from .records import count_table_rows, log_entries, log_row, merge_error_reads
 from .tables import FLOW_EXECUTION_COUNTS, FLOW_LOGS, TABLES
 
