@@ -10,6 +10,7 @@ Examples (each command's --help has more):
     harvester sql --config harvester.toml "select event, count(*) from project_action_logs group by 1"
     harvester export --config harvester.toml --full
     harvester call --config harvester.toml get_members
+    harvester call --config harvester.toml --custom my-github https://api.github.com/orgs/acme/audit-log
     harvester report --config harvester.toml --days 30 --out report.html
     harvester simulate --port 8765
 """
@@ -303,20 +304,34 @@ def _lake_root(settings: Settings) -> str:
 @_config_option
 @click.argument("action")
 @click.argument("params", nargs=-1)
-@click.option("--yes", is_flag=True, help="Confirm an action that changes the organization.")
+@click.option("--yes", is_flag=True, help="Confirm an action (or a custom PUT, PATCH, DELETE) that changes something.")
+@click.option("--custom", "connection", default=None, metavar="CONNECTION",
+              help="Make one `custom` call on this HTTP connection; ACTION is then the URL.")
+@click.option("--method", default=None, help="With --custom: the HTTP method (default as the connector decides).")
+@click.option("--query", multiple=True, metavar="K=V", help="With --custom: a query parameter (repeatable).")
+@click.option("--header", multiple=True, metavar="K=V", help="With --custom: a request header (repeatable).")
 @click.pass_context
 @_handles_errors
-def call(ctx: click.Context, config_path: Path | None, action: str, params: tuple[str, ...], yes: bool) -> None:
+def call(
+    ctx: click.Context, config_path: Path | None, action: str, params: tuple[str, ...], yes: bool,
+    connection: str | None, method: str | None, query: tuple[str, ...], header: tuple[str, ...],
+) -> None:
     """Call any action and print its data as JSON. Values are JSON when they parse.
 
     \b
       harvester call --config h.toml get_members
       harvester call --config h.toml get_project_executions projectId=p1 from=2025-05-01T00:00:00.000Z to=2025-05-02T00:00:00.000Z limit=5
       harvester call --config h.toml add_member email=ada@example.com --yes
+      harvester call --config h.toml --custom my-github https://api.github.com/orgs/acme/audit-log --query per_page=5
     """
     from .sources.abstra.client import MUTATING_ACTIONS, AbstraClient
 
     settings = _settings(ctx, config_path)
+    if connection is None and (method or query or header):
+        raise ConfigError("--method, --query and --header go with --custom CONNECTION URL")
+    if connection is not None:
+        _call_custom(settings, connection, action, params, method, query, header, yes)
+        return
     if action in MUTATING_ACTIONS and not yes:
         raise ConfigError(f"{action} changes the organization: add --yes to confirm")
     parameters = _parse_params(params)
@@ -325,16 +340,54 @@ def call(ctx: click.Context, config_path: Path | None, action: str, params: tupl
         async with AbstraClient.from_settings(settings) as client:
             return await client.execute(action, parameters)
 
-    data = _interruptible(go)
+    _print_data(_interruptible(go))
+
+
+def _call_custom(
+    settings: Settings, connection: str, url: str, params: tuple[str, ...], method: str | None,
+    query: tuple[str, ...], header: tuple[str, ...], yes: bool,
+) -> None:
+    """`call --custom`: the URL checked by the SSRF rule before anything is sent."""
+    from .sources.abstra.client import AbstraClient
+    from .sources.custom.fetch import call_custom
+    from .sources.custom.request import (
+        CustomCall,
+        CustomRequestError,
+        call_parameters,
+        resolve,
+    )
+    from .sources.custom.ssrf import SsrfError
+
+    headers = {k: str(v) for k, v in _parse_params(header, parse_json=False).items()}
+    request = CustomCall(url, method, _parse_params(query), headers)
+    try:
+        parameters = call_parameters(request, _parse_params(params))
+        verb = resolve(parameters).method
+    except (SsrfError, CustomRequestError) as exc:
+        raise ConfigError(f"call --custom: {exc}") from None
+    if verb in ("PUT", "PATCH", "DELETE") and not yes:
+        raise ConfigError(f"call --custom: a {verb} may change the service: add --yes to confirm")
+
+    async def go() -> Any:
+        async with AbstraClient.from_settings(settings) as client:
+            return await call_custom(client, connection, parameters, "call --custom")
+
+    _print_data(_interruptible(go))
+
+
+def _print_data(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
-def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
+def _parse_params(params: tuple[str, ...], *, parse_json: bool = True) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for item in params:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"parameter {item!r} is not key=value")
+        if not parse_json:
+            parsed[key] = value
+            continue
         try:
             parsed[key] = orjson.loads(value)
         except orjson.JSONDecodeError:

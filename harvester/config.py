@@ -30,6 +30,7 @@ from sinks.sizes import DEFAULT_SPILL_LIMIT, parse_size
 
 from .errors import ConfigError
 from .planner import MAX_SLICE_DAYS
+from .sources.custom.config import CustomStream, validate_streams
 from .timeutil import parse_duration, parse_user_instant
 
 __all__ = [
@@ -219,9 +220,12 @@ class WarehouseSettings(_Strict):
 
 class Settings(_Strict):
     """Every section. A source is enabled by its section's presence; a config with no
-    source section at all means `[abstra]` with its defaults."""
+    source section at all means `[abstra]` with its defaults. `[[custom]]` streams
+    call through the Abstra API, so without `[abstra]` they bring it along with its
+    defaults and `manager_streams = false` (only the custom streams are harvested)."""
 
     abstra: AbstraSettings | None = None
+    custom: tuple[CustomStream, ...] = ()
     automations: AutomationsSettings | None = None
     flows: FlowsSettings | None = None
     alerts: AlertsSettings | None = None
@@ -230,7 +234,9 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _default_source(self) -> Settings:
-        if not self.enabled_sections():
+        if self.abstra is None and self.custom:
+            object.__setattr__(self, "abstra", AbstraSettings(manager_streams=False))
+        elif not self.enabled_sections():
             object.__setattr__(self, "abstra", AbstraSettings())
         return self
 
@@ -277,6 +283,13 @@ def load_settings(
         if not isinstance(data.get(section, {}), dict):
             source = f"{path}: " if path else ""
             raise ConfigError(f"{source}{section}: must be a table ([{section}]), not a single value")
+    if "custom" in data:
+        try:
+            data["custom"] = validate_streams(data["custom"])
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
+        if "abstra" not in data:
+            data["abstra"] = {"manager_streams": False}
     if not any(name in data for name in _SOURCE_SECTIONS):
         data["abstra"] = {}
     for name, token in _TOKENS:

@@ -28,6 +28,10 @@ def build_sources(settings: Settings) -> list[Source]:
         from .abstra.source import AbstraSource
 
         sources.append(AbstraSource(settings, gate=gate))
+    if settings.custom:
+        from .custom.source import CustomSource
+
+        sources.append(CustomSource(settings, gate))
     if settings.automations is not None:
         from .automations.source import AutomationsSource
 

@@ -8,13 +8,15 @@ The client owns the policy (retries, concurrency and rate limits, reply
 interpretation); the transport owns the socket. Replies are mapped to the error tree
 in `errors` by `interpret`, a pure function: 3xx → RedirectError (never followed),
 401/403 → AuthError, 429/5xx/bad JSON → TransientError, `status: "error"` (with HTTP
-200 or 4xx) → ActionError. A reply of the wrong shape, or a page holding more
-entries than the `limit` asked for, is a ProtocolError: the partition fails in one
-line and the rest of the run goes on.
+200 or 4xx) → ActionError, except that a `custom` call whose upstream answered 429
+or 5xx (the status shows in the message) is a TransientError like the API's own. A
+reply of the wrong shape, or a page holding more entries than the `limit` asked for,
+is a ProtocolError: the partition fails in one line and the rest of the run goes on.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -46,7 +48,7 @@ from .models import (
     ProjectQuery,
 )
 
-__all__ = ["MUTATING_ACTIONS", "AbstraClient", "ConnectionNotFoundError", "interpret"]
+__all__ = ["MUTATING_ACTIONS", "AbstraClient", "ConnectionNotFoundError", "interpret", "upstream_status"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -80,6 +82,8 @@ def interpret(response: Response, action: str) -> Any:
             raise ConnectionNotFoundError(
                 f"{action}: {message} (check [abstra] connection in the config)", action=action, status=status
             )
+        if action == "custom" and upstream_status(message) in _RETRIED_UPSTREAM:
+            raise TransientError(f"{action}: the upstream answered {message}", action=action, status=status)
         kind = WindowRefusedError if any(h in message.lower() for h in _REFUSAL_HINTS) else ActionError
         raise kind(f"{action} refused by the API: {message}", action=action, status=status)
     if status == 404:
@@ -98,6 +102,16 @@ def interpret(response: Response, action: str) -> Any:
 
 
 _INVALID = object()
+_UPSTREAM_STATUS = re.compile(r"\bstatus(?: code)?:? ([1-5][0-9][0-9])\b", re.I)
+_RETRIED_UPSTREAM = frozenset({408, 425, 429, *range(500, 600)})
+
+
+def upstream_status(message: str) -> int | None:
+    """The upstream HTTP status a `custom` action error reports (`Request failed with
+    status code 503: ...`), or None. Only the first one counts: the upstream's body
+    follows it in the message and may mention any number."""
+    found = _UPSTREAM_STATUS.search(message)
+    return int(found.group(1)) if found else None
 
 
 def _json(body: bytes) -> Any:

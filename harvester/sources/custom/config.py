@@ -141,6 +141,9 @@ class CustomStream(_Strict):
     paging: PagingSpec = Field(default_factory=NoPaging)
     window: WindowSpec | None = None
     slice_days: int = Field(default=31, ge=1, le=31)
+    # Records asked for per page by `page` (with size_param) and `offset` paging; None:
+    # [harvest] page_size. Upstream APIs cap it (GitHub at 100), unlike the Manager's.
+    page_size: int | None = Field(default=None, ge=1, le=10_000)
 
     @property
     def table(self) -> str:

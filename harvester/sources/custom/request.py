@@ -36,7 +36,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from .ssrf import SsrfError, url_host
+from .ssrf import SsrfError, check_url, url_host
 
 __all__ = [
     "CustomCall",
@@ -45,6 +45,7 @@ __all__ = [
     "RESERVED",
     "RequestShape",
     "build_parameters",
+    "call_parameters",
     "query_string",
     "resolve",
 ]
@@ -115,6 +116,18 @@ def build_parameters(
     if shape.headers:
         params["_headers"] = dict(shape.headers)
     return params
+
+
+def call_parameters(call: CustomCall, rest: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of a one-off call (`harvester call --custom`): `call` as a
+    stream's request, plus `rest` params that flow as the seed says (the query for
+    GET, a JSON body otherwise). SsrfError for a URL the rule refuses, before any
+    request; CustomRequestError for a rest key the seed reserves."""
+    check_url(call.url)
+    reserved = sorted(k for k in rest if k.startswith("_"))
+    if reserved:
+        raise CustomRequestError(f"{reserved[0]!r}: keys starting with _ are reserved; use --method, --query, --header")
+    return {**build_parameters(call), **rest}
 
 
 def resolve(parameters: Mapping[str, Any]) -> HttpRequest:
