@@ -310,11 +310,13 @@ def _lake_root(settings: Settings) -> str:
 @click.option("--method", default=None, help="With --custom: the HTTP method (default as the connector decides).")
 @click.option("--query", multiple=True, metavar="K=V", help="With --custom: a query parameter (repeatable).")
 @click.option("--header", multiple=True, metavar="K=V", help="With --custom: a request header (repeatable).")
+@click.option("--source", type=click.Choice(["automations", "flows"]), default=None,
+              help="Call this source's API instead: ACTION is a path, read with GET only; key=value are the query.")
 @click.pass_context
 @_handles_errors
 def call(
     ctx: click.Context, config_path: Path | None, action: str, params: tuple[str, ...], yes: bool,
-    connection: str | None, method: str | None, query: tuple[str, ...], header: tuple[str, ...],
+    connection: str | None, method: str | None, query: tuple[str, ...], header: tuple[str, ...], source: str | None,
 ) -> None:
     """Call any action and print its data as JSON. Values are JSON when they parse.
 
@@ -323,6 +325,8 @@ def call(
       harvester call --config h.toml get_project_executions projectId=p1 from=2025-05-01T00:00:00.000Z to=2025-05-02T00:00:00.000Z limit=5
       harvester call --config h.toml add_member email=ada@example.com --yes
       harvester call --config h.toml --custom my-github https://api.github.com/orgs/acme/audit-log --query per_page=5
+      harvester call --config h.toml --source flows /logs "filter[tenant]=tenant-1" showErrors=true
+      harvester call --config h.toml --source automations /api/v1/organizations/org-1/workspaces/ws-1/automations page_size=5
     """
     from .sources.abstra.client import MUTATING_ACTIONS, AbstraClient
 
@@ -332,6 +336,9 @@ def call(
     if connection is not None:
         _call_custom(settings, connection, action, params, method, query, header, yes)
         return
+    if source is not None:
+        _call_source(settings, source, action, params)
+        return
     if action in MUTATING_ACTIONS and not yes:
         raise ConfigError(f"{action} changes the organization: add --yes to confirm")
     parameters = _parse_params(params)
@@ -339,6 +346,27 @@ def call(
     async def go() -> Any:
         async with AbstraClient.from_settings(settings) as client:
             return await client.execute(action, parameters)
+
+    _print_data(_interruptible(go))
+
+
+def _call_source(settings: Settings, name: str, path: str, params: tuple[str, ...]) -> None:
+    """`call --source`: one GET on a REST source's API (its client can send nothing else)."""
+    from .sources.registry import build_sources
+
+    source = next((s for s in build_sources(settings) if s.name == name), None)
+    if source is None:
+        raise ConfigError(f"no [{name}] section in the config: add one to call its API")
+    if not path.startswith("/"):
+        raise ConfigError(f"{path!r} is not a path: give one starting with /, e.g. /logs")
+    settings.require_tokens()
+    query = _parse_params(params)
+
+    async def go() -> Any:
+        try:
+            return await source.client.get(path, query)  # type: ignore[attr-defined]
+        finally:
+            await source.aclose()
 
     _print_data(_interruptible(go))
 
