@@ -5,6 +5,7 @@ Examples (each command's --help has more):
 
     harvester demo
     harvester backfill --config harvester.toml --since 2025-01-01 --until 2025-12-31
+    harvester check --config harvester.toml
     harvester run --config harvester.toml
     harvester status --config harvester.toml
     harvester sql --config harvester.toml "select event, count(*) from project_action_logs group by 1"
@@ -165,6 +166,30 @@ def run(ctx: click.Context, config_path: Path | None, streams: str | None, full:
       harvester run --config harvester.toml --streams automations,flow_logs --full
     """
     _exit_for(_harvest(_settings(ctx, config_path), Incremental(_names(streams), full)))
+
+
+@main.command()
+@_config_option
+@click.pass_context
+@_handles_errors
+def check(ctx: click.Context, config_path: Path | None) -> None:
+    """Check a setup before harvesting: every configured source and the storage.
+
+    \b
+    One line per check, ✓ or ✗ (with the fix) or ! (worth a look); nothing is harvested.
+    Exit 0 when all pass; else 3 (a token refused), 2 (a config problem) or 1 (the rest).
+      harvester check --config harvester.toml
+      ABSTRA_API_TOKEN=... harvester check --config harvester.toml && harvester backfill --config harvester.toml --since 2025-01-01
+    """
+    from .check import exit_code_of, render, run_checks
+
+    settings = _settings(ctx, config_path)
+    checks = _interruptible(lambda: run_checks(settings))
+    for line in map(render, checks):
+        click.echo(line)
+    code = exit_code_of(checks)
+    if code is not ExitCode.OK:
+        sys.exit(int(code))
 
 
 @main.command()

@@ -22,7 +22,7 @@ from .entities import INVENTORY_ACTIONS
 from .logs import DayBlock
 from .org import Accept, Org
 
-__all__ = ["ACTIONS", "ActionError", "MAX_PROJECT_IDS", "MAX_WINDOW", "Reply", "execute"]
+__all__ = ["ACTIONS", "ActionError", "MAX_PROJECT_IDS", "MAX_WINDOW", "Reply", "execute", "unknown_action"]
 
 MAX_WINDOW = timedelta(days=31)
 MAX_PROJECT_IDS = 100
@@ -105,13 +105,14 @@ def _instant(params: dict[str, Any], name: str) -> datetime:
         raise ActionError(f"Invalid '{name}': {value[:64]!r} is not an ISO-8601 date") from None
 
 
-def _window(params: dict[str, Any]) -> tuple[str, str, datetime, datetime]:
+def _window(org: Org, params: dict[str, Any]) -> tuple[str, str, datetime, datetime]:
     """(lo, hi) as wire strings at millisecond precision, plus the parsed instants."""
     start, end = _instant(params, "from"), _instant(params, "to")
     if start > end:
         raise ActionError("Invalid date range: 'from' must not be after 'to'")
-    if end - start > MAX_WINDOW:
-        raise ActionError("Date range cannot exceed 31 days")
+    days = org.config.max_window_days
+    if end - start > min(MAX_WINDOW, timedelta(days=days)):
+        raise ActionError(f"Date range cannot exceed {min(days, MAX_WINDOW.days)} days")
     lo = start + timedelta(microseconds=(1000 - start.microsecond % 1000) % 1000)  # ceil to the ms
     return format_wire(lo), format_wire(end), start, end
 
@@ -180,7 +181,7 @@ def _log_action(action: str) -> Callable[[Org, dict[str, Any]], Reply]:
     filter_types = _LOG_FILTERS[action]
 
     def handle(org: Org, params: dict[str, Any]) -> Reply:
-        lo, hi, _, _ = _window(params)
+        lo, hi, _, _ = _window(org, params)
         limit = _limit(org, params)
         project_ids = _project_ids(params) if action == "get_project_action_logs" else None
         filters: dict[str, Any] = {}
@@ -211,7 +212,7 @@ def _log_action(action: str) -> Callable[[Org, dict[str, Any]], Reply]:
 def _executions(org: Org, params: dict[str, Any]) -> Reply:
     project_id = _string(params, "projectId", required=True)
     assert project_id is not None
-    lo, hi, _, _ = _window(params)
+    lo, hi, _, _ = _window(org, params)
     limit = _limit(org, params)
     offset = _int(params, "offset", 0, 0)
     try:
@@ -226,7 +227,7 @@ def _executions(org: Org, params: dict[str, Any]) -> Reply:
 def _consumption(org: Org, params: dict[str, Any]) -> Reply:
     project_id = _string(params, "projectId", required=True)
     assert project_id is not None
-    _, _, start, end = _window(params)
+    _, _, start, end = _window(org, params)
     try:
         return Reply(data=org.consumption(project_id, start, end))
     except ValueError as exc:
@@ -282,11 +283,16 @@ ACTIONS: dict[str, Callable[[Org, dict[str, Any]], Reply]] = {
 }
 
 
+def unknown_action(action: object) -> ActionError:
+    """What the API answers for an action the connection does not have (HTTP 400)."""
+    shown = action[:80] if isinstance(action, str) else action
+    return ActionError(f"Unknown action '{shown}'", http_status=400)
+
+
 def execute(org: Org, action: object, params: object) -> Reply:
     """Run one action; `ActionError` for unknown actions (HTTP 400) and bad parameters."""
     if not isinstance(action, str) or action not in ACTIONS:
-        shown = action[:80] if isinstance(action, str) else action
-        raise ActionError(f"Unknown action '{shown}'", http_status=400)
+        raise unknown_action(action)
     if params is None:
         params = {}
     if not isinstance(params, dict):

@@ -106,6 +106,13 @@ class SimConfig(BaseModel):
     arrivals_per_request: int = Field(default=0, ge=0)
     upstream_error_rate: float = Field(default=0.0, ge=0, le=1)  # custom action: upstream 429/5xx
     cache_entries: int = Field(default=100_000, ge=1)  # generated entries kept in memory (~500 B each)
+    # a connector of another shape, for `harvester check`: Manager actions the connection
+    # lacks, actions it offers under another name (real name -> offered name), the widest
+    # window the log actions accept, and how far the `Date` header runs ahead of real time
+    hidden_actions: tuple[str, ...] = ()
+    renamed_actions: dict[str, str] = Field(default_factory=dict)
+    max_window_days: int = Field(default=31, ge=1)
+    date_skew_seconds: float = 0.0
 
     @field_validator("end", "start", "clock")
     @classmethod

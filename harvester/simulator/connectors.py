@@ -22,8 +22,8 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from .actions import ACTIONS, ActionError, Reply, execute
-from .config import LOG_ACTIONS
+from .actions import ACTIONS, ActionError, Reply, execute, unknown_action
+from .config import LOG_ACTIONS, SimConfig
 from .custom import run_custom
 from .entities import INVENTORY_ACTIONS
 from .org import Org
@@ -53,6 +53,13 @@ class Connection:
     name: str
     connection_type: str
     kind: Kind
+    renamed: tuple[tuple[str, str], ...] = ()  # (real Manager action, the name it is offered under)
+    hidden: tuple[str, ...] = ()  # Manager actions this connection lacks
+
+    def offered(self) -> dict[str, str]:
+        """The Manager actions as offered → the real action behind each."""
+        names = dict(self.renamed)
+        return {names.get(a, a): a for a in ACTIONS if a not in self.hidden}
 
 
 _OTHER_CONNECTIONS = (
@@ -76,19 +83,23 @@ _CUSTOM_SCHEMA = {
 }
 
 
-def connections(manager: str) -> dict[str, Connection]:
-    """Every connection of the simulated project, by name."""
-    every = (Connection(manager, "abstra-manager", "manager"), *_OTHER_CONNECTIONS)
-    return {c.name: c for c in every}
+def connections(config: SimConfig) -> dict[str, Connection]:
+    """Every connection of the simulated project, by name; the Manager one shaped by
+    `hidden_actions` and `renamed_actions`."""
+    manager = Connection(config.connection, "abstra-manager", "manager",
+                         tuple(config.renamed_actions.items()), config.hidden_actions)
+    return {c.name: c for c in (manager, *_OTHER_CONNECTIONS)}
 
 
 def run_action(org: Org, upstream: Upstream, connection: Connection, action: object, params: object) -> Reply:
     """One `execute` call on `connection`; ActionError carries the API's message."""
     if connection.kind == "manager":
-        return execute(org, action, params)
+        offered = connection.offered()
+        if isinstance(action, str) and action not in offered:
+            raise unknown_action(action)
+        return execute(org, offered.get(action, action) if isinstance(action, str) else action, params)
     if action != "custom":
-        shown = action[:80] if isinstance(action, str) else action
-        raise ActionError(f"Unknown action '{shown}'", http_status=400)
+        raise unknown_action(action)
     if connection.kind == "database":
         raise ActionError(
             f'Connector "{connection.connection_type}" does not support the "custom" action.', http_status=400
@@ -100,7 +111,7 @@ def run_action(org: Org, upstream: Upstream, connection: Connection, action: obj
 
 def action_names(connection: Connection) -> list[str]:
     if connection.kind == "manager":
-        return list(ACTIONS)
+        return list(connection.offered())
     return ["custom"] if connection.kind == "http" else ["run_query"]
 
 
@@ -114,7 +125,7 @@ def action_detail(connection: Connection, action: str) -> dict[str, Any] | None:
     if action == "run_query":
         return {"name": action, "description": "Run a SQL query.",
                 "payloadSchema": _schema({"query": "SQL text"}, required=("query",))}
-    params, required = _manager_params(action)
+    params, required = _manager_params(connection.offered()[action])
     return {"name": action, "description": action.replace("_", " ").capitalize() + ".",
             "payloadSchema": _schema(params, required), "returnType": "object"}
 

@@ -17,10 +17,11 @@ import hmac
 import math
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -74,7 +75,7 @@ class Simulator:
         self.config = config if config is not None else SimConfig()
         self.org = Org(self.config)
         self.upstream = Upstream(self.config)
-        self.connections = connections(self.config.connection)
+        self.connections = connections(self.config)
         self.faults = Faults(self.config)
         self.stats: dict[str, int] = {}
         self.bucket = TokenBucket(self.config.rate_limit_rps) if self.config.rate_limit_rps > 0 else None
@@ -189,9 +190,20 @@ def create_app(sim: Simulator) -> web.Application:
 
     app = web.Application()
     app[SIMULATOR_KEY] = sim
+    if config.date_skew_seconds:
+        app.on_response_prepare.append(_skewed_date(config.date_skew_seconds))
     app.router.add_post(ROUTE, execute_route)
     add_discovery_routes(app, sim.connections, authorized, sim.count)
     return app
+
+
+def _skewed_date(seconds: float) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """A `Date` header `seconds` away from real time: a server whose clock is off."""
+
+    async def stamp(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Date"] = format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
+
+    return stamp
 
 
 class SimulatorServer:
