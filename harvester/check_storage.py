@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from state import RunLock, lock_path_for
+from state.lock import RunLock, lock_path_for
 
 from .check import Check
 from .config import WarehouseSettings

@@ -26,7 +26,7 @@ from harvester.simulator import ServerHandle
 from harvester.sources.custom.config import CustomStream
 from harvester.sources.flows.simdata import FlowsSimConfig
 from harvester.sources.flows.simulator import FlowsServer
-from state import RunLock
+from state.lock import RunLock
 
 from .conftest import SimFactory
 
