@@ -21,7 +21,14 @@ from pydantic import SecretStr
 
 from .adaptive import AdaptiveGate, AdaptiveLimit
 from .config import ApiSettings
-from .errors import ActionError, AuthError, FetchError, RedirectError, TransientError
+from .errors import (
+    ActionError,
+    AuthError,
+    ConfigError,
+    FetchError,
+    RedirectError,
+    TransientError,
+)
 from .retry import RetryBudget, RetryPolicy, parse_retry_after
 from .transport import AiohttpTransport, Response, Transport
 
@@ -31,6 +38,7 @@ __all__ = [
     "RestClient",
     "interpret_rest",
     "refuse_redirect",
+    "rest_client",
     "retry_for",
     "segment",
     "transport_for",
@@ -195,6 +203,20 @@ class RestClient:
             return interpret_rest(response, label, self._token_env)
 
         return await self._retry.call(attempt, what=label, budget=budget)
+
+
+def rest_client(api: ApiSettings, token_env: str, gate: Gate, pool_size: int) -> RestClient:
+    """The GET-only client of one API section: its token, transport, retries, the run's gate."""
+    if api.token is None or not api.token.get_secret_value():
+        raise ConfigError(f"no API token: set the environment variable {token_env}")
+    return RestClient(
+        endpoint=api.endpoint,
+        token=api.token,
+        token_env=token_env,
+        transport=transport_for(api, pool_size),
+        gate=gate,
+        retry=retry_for(api),
+    )
 
 
 def segment(value: str) -> str:

@@ -53,6 +53,7 @@ __all__ = [
     "create_app",
     "run_in_thread",
     "serve",
+    "serve_app",
 ]
 
 ROUTE = "/cli/connectors/connection/{connection}/execute"
@@ -304,9 +305,15 @@ def serve(
     print_fn: Callable[..., None] | None = print,
 ) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
-    sim = Simulator(config)
+    serve_app(create_app(Simulator(config)), host, port, print_fn=print_fn)
+
+
+def serve_app(
+    app: web.Application, host: str, port: int, *, print_fn: Callable[..., None] | None = print
+) -> None:
+    """Run any simulator's app until interrupted; shared by every simulated API."""
     web.run_app(
-        create_app(sim),
+        app,
         host=host,
         port=port,
         access_log=None,

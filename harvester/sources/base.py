@@ -26,6 +26,7 @@ __all__ = [
     "Job",
     "Notable",
     "PlanRequest",
+    "ReadWhole",
     "RunContext",
     "Source",
     "Stream",
@@ -139,3 +140,20 @@ class Source(Protocol):
     def requests(self) -> int: ...
 
     async def aclose(self) -> None: ...
+
+
+class ReadWhole:
+    """For a source whose streams are all read whole (no windows): nothing to plan,
+    no partition to page."""
+
+    def plan(
+        self,
+        scopes: Any,
+        streams: Sequence[Stream],
+        request: PlanRequest,
+        covered: Mapping[tuple[str, str], datetime],
+    ) -> list[Partition]:
+        return []
+
+    def pages(self, partition: Partition, checkpoint: Checkpoint) -> AsyncIterator[PageWrite]:
+        raise ValueError(f"{partition.stream} is read whole: it has no windowed partitions")

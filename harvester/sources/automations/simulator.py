@@ -39,6 +39,7 @@ from ...simulator.faults import (
     too_many_requests,
     transport_fault,
 )
+from ...simulator.server import serve_app
 from .sim_config import AutomationsSimConfig
 from .sim_data import Mutation, Platform
 from .sim_handlers import HANDLERS, ApiError, Reply, Request
@@ -85,7 +86,6 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/{automation_id}/visualization", "get_automation_visualization"),
 )
 _SHUTDOWN_TIMEOUT = 0.25  # in-process: tests end promptly even with a hung `timeout` fault
-_SERVE_SHUTDOWN_TIMEOUT = 2.0
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -316,12 +316,4 @@ def serve(
     print_fn: Callable[..., None] | None = print,
 ) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
-    web.run_app(
-        create_app(AutomationsSimulator(config)),
-        host=host,
-        port=port,
-        access_log=None,
-        print=print_fn,
-        handler_cancellation=True,
-        shutdown_timeout=_SERVE_SHUTDOWN_TIMEOUT,
-    )
+    serve_app(create_app(AutomationsSimulator(config)), host, port, print_fn=print_fn)

@@ -21,13 +21,12 @@ from typing import Any
 
 from ...config import Settings
 from ...errors import ProtocolError
-from ...http import Gate, NotFoundError, RestClient, retry_for, segment, transport_for
-from ...pages import Checkpoint, PageWrite, SnapshotWrite
+from ...http import Gate, NotFoundError, RestClient, rest_client, segment
+from ...pages import PageWrite, SnapshotWrite
 from ...paging import CursorPaging
-from ...planner import Partition
 from ...retry import RetryBudget
 from ...timeutil import format_wire
-from ..base import Discovery, Job, Notable, PlanRequest, RunContext, Stream, Write
+from ..base import Discovery, Job, Notable, ReadWhole, RunContext, Stream, Write
 from .incremental import automations_to_reread
 from .records import (
     Built,
@@ -60,7 +59,7 @@ def _stream(name: str) -> Stream:
     return Stream(name, (name,), windowed=False)
 
 
-class AutomationsSource:
+class AutomationsSource(ReadWhole):
     name = "automations"
     tables = TABLES
     streams = tuple(_stream(t.name) for t in TABLES)
@@ -83,16 +82,8 @@ class AutomationsSource:
         """Built on first use (inside the event loop), so listing tables needs no token."""
         if self._client is None:
             h = self._settings.harvest
-            if self._api.token is None:
-                raise ProtocolError(f"no token: set {TOKEN_ENV}")
-            self._client = RestClient(
-                endpoint=self._api.endpoint,
-                token=self._api.token,
-                token_env=TOKEN_ENV,
-                transport=transport_for(self._api, h.concurrency),
-                gate=self._gate or Gate(h.concurrency, h.requests_per_second),
-                retry=retry_for(self._api),
-            )
+            gate = self._gate or Gate(h.concurrency, h.requests_per_second)
+            self._client = rest_client(self._api, TOKEN_ENV, gate, h.concurrency)
         return self._client
 
     @property
@@ -118,19 +109,6 @@ class AutomationsSource:
                 jobs.append(self._children_job(aid, where[aid], listed[aid], children, ctx.now))
         retire = [(t.name, set(listed)) for t in (AUTOMATION_SCHEDULES, AUTOMATION_TRIGGERS) if t in children]
         return Discovery(scopes=None, jobs=jobs, retire=retire)
-
-    def plan(
-        self,
-        scopes: Any,
-        streams: Sequence[Stream],
-        request: PlanRequest,
-        covered: Mapping[tuple[str, str], datetime],
-    ) -> list[Partition]:
-        return []  # nothing here is windowed
-
-    async def pages(self, partition: Partition, checkpoint: Checkpoint) -> AsyncIterator[PageWrite]:
-        raise ProtocolError(f"{partition.stream} has no windowed partitions")
-        yield  # pragma: no cover - makes this an async generator
 
     # ---- listing ---------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from harvester.simulator.faults import (
     transport_fault,
 )
 
+from ...simulator.server import serve_app
 from .simdata import (
     GROUPINGS,
     FlowsSimConfig,
@@ -68,7 +69,6 @@ WEBHOOK_ROUTE = "/webhooks/{flowId}"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MAX_BODY = 64 * 1024 * 1024  # an alert carries up to 100 example rows per category
 _SHUTDOWN_TIMEOUT = 0.25
-_SERVE_SHUTDOWN_TIMEOUT = 2.0
 
 Handler = Callable[[web.Request], Awaitable[tuple[int, Any]]]  # (status, JSON data) of a read
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -329,12 +329,4 @@ def serve(
     print_fn: Callable[..., None] | None = print,
 ) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
-    web.run_app(
-        create_app(FlowsSimulator(config)),
-        host=host,
-        port=port,
-        access_log=None,
-        print=print_fn,
-        handler_cancellation=True,
-        shutdown_timeout=_SERVE_SHUTDOWN_TIMEOUT,
-    )
+    serve_app(create_app(FlowsSimulator(config)), host, port, print_fn=print_fn)

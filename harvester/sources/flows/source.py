@@ -17,7 +17,7 @@ from typing import Any
 
 from ...config import Settings
 from ...errors import ProtocolError
-from ...http import Gate, RestClient, retry_for, transport_for
+from ...http import Gate, RestClient, rest_client
 from ...pages import Checkpoint, PageWrite, Reject
 from ...planner import Partition, day_slices, restart
 from ...records import raw_text
@@ -52,17 +52,8 @@ class FlowsSource:
         """Built on first use (inside the event loop), so listing tables needs no token."""
         if self._client is None:
             h = self._settings.harvest
-            token = self._flows.token
-            if token is None:
-                raise ProtocolError(f"no token: set {TOKEN_ENV}")
-            self._client = RestClient(
-                endpoint=self._flows.endpoint,
-                token=token,
-                token_env=TOKEN_ENV,
-                transport=transport_for(self._flows, h.concurrency),
-                gate=self._gate or Gate(h.concurrency, h.requests_per_second),
-                retry=retry_for(self._flows),
-            )
+            gate = self._gate or Gate(h.concurrency, h.requests_per_second)
+            self._client = rest_client(self._flows, TOKEN_ENV, gate, h.concurrency)
         return self._client
 
     @property
