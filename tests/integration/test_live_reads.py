@@ -1,7 +1,7 @@
 """Reading while a run writes (issue 11, items 1 and 2), over real processes.
 
 One backfill runs in a child process against a slow simulator on 127.0.0.1 (40 ms a
-call, two at a time, so it lasts far longer than the probes). While it runs, `status`
+call, two at a time: 60 days would take minutes, far longer than the probes). While it runs, `status`
 and `sql` are asked by the CLI in other processes and over the socket directly; then
 the run is stopped with SIGTERM and what it left is checked. Every probe's result is
 collected by one module fixture, and each test below checks one promise.
@@ -31,11 +31,12 @@ from harvester.cli import main
 from harvester.errors import ExitCode, HarvestError
 from harvester.live import NoLiveRun, ask_live, socket_path_for
 from harvester.simulator import ServerHandle, SimConfig, run_in_thread
+from harvester.timeutil import format_wire
 
 from .conftest import START, write_config
 from .truth import expected_log_ids
 
-END = START + timedelta(days=30)
+END = START + timedelta(days=60)  # far more than the probes need: the run is stopped after them
 TABLE = "project_action_logs"
 COUNT = f"select count(*) as n from {TABLE}"
 
@@ -66,7 +67,7 @@ def _env(server: ServerHandle) -> dict[str, str]:
 def _backfill(config: Path, server: ServerHandle) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "harvester", "--log-format", "json", "backfill", "--config", str(config),
-         "--since", "2025-01-01", "--until", "2025-01-31"],
+         "--since", format_wire(START), "--until", format_wire(END)],
         env=_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
