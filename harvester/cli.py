@@ -34,7 +34,7 @@ from .errors import ConfigError, ExitCode, HarvestError, first_harvest_error
 from .logs import configure_logging
 from .modes import Backfill, Incremental
 from .output import print_report, print_rows, print_status
-from .progress import terminal_progress
+from .progress import RunProgress, describe, progress_view
 from .timeutil import parse_user_instant, utc_now
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def _harvest(settings: Settings, mode: Backfill | Incremental) -> RunReport:
     resolve_streams(build_sources(settings), mode.streams or settings.harvest.streams)  # names checked up front
 
     async def go() -> RunReport:
-        with terminal_progress() as progress:
+        progress = RunProgress()
+        async with progress_view(progress, settings.harvest.progress_seconds):
             return await harvest(settings, mode, progress=progress)
 
     return _interruptible(go)
@@ -238,14 +239,32 @@ def _backfill_mode(since: str, until: str | None, streams: str | None) -> Backfi
 def status(ctx: click.Context, config_path: Path | None) -> None:
     """Per stream: covered-until mark, lag behind now, rows, last run.
 
+    During a run the run itself answers, from committed rows, and adds its progress:
+    partitions done/total, rows so far, rows/s, ETA, per source.
+
     \b
       harvester status --config harvester.toml
     """
     from sinks import Warehouse
 
+    from .live import ask_live, read_during_runs
+
     settings = _settings(ctx, config_path)
-    with Warehouse.open_read_only(settings.warehouse.duckdb) as warehouse:
-        print_status(warehouse.status(utc_now()))
+    path = settings.warehouse.duckdb
+
+    def local() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        with Warehouse.open_read_only(path) as warehouse:
+            return warehouse.status(utc_now()), None
+
+    def live() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        answer = ask_live(path, {"op": "status"})
+        return answer.status, answer.run
+
+    tables, run = read_during_runs(path, local, live)
+    print_status(tables)
+    if run is not None:
+        click.echo(f"run {run['run_id']} is running")
+        click.echo("\n".join(describe(run)))
 
 
 @main.command()
@@ -259,7 +278,8 @@ def sql(ctx: click.Context, config_path: Path | None, query: str, fmt: str, lake
     """Run a read-only SQL query on the warehouse (or, with --lake, on the Parquet lake).
 
     The connection can read the warehouse (or the lake) and nothing else: no statement
-    can write a file or a table, attach, install or change a setting.
+    can write a file or a table, attach, install or change a setting. During a run the
+    run answers from committed rows (one SELECT or EXPLAIN SELECT; at most 100,000 rows).
 
     \b
       harvester sql --config harvester.toml "select count(*) from auth_attempt_logs where status <> 'success'"
@@ -272,12 +292,33 @@ def sql(ctx: click.Context, config_path: Path | None, query: str, fmt: str, lake
 
         columns, rows = query_lake(_lake_root(settings), query, spill_limit=settings.warehouse.query_spill_limit)
     else:
-        from sinks import Warehouse
-
-        spill = settings.warehouse.query_spill_limit
-        with Warehouse.open_read_only(settings.warehouse.duckdb, spill_limit=spill) as warehouse:
-            columns, rows = warehouse.query(query)
+        columns, rows = _warehouse_query(settings, query)
     print_rows(columns, rows, fmt)
+
+
+def _warehouse_query(settings: Settings, query: str) -> tuple[list[str], list[Any]]:
+    """The file opened read-only, or, during a run, the run's answer (cut rows are said
+    on stderr: the full result is there after the run, or in the lake)."""
+    from sinks import Warehouse
+
+    from .live import MAX_ROWS, ask_live, read_during_runs
+
+    path = settings.warehouse.duckdb
+
+    def local() -> tuple[list[str], list[Any]]:
+        with Warehouse.open_read_only(path, spill_limit=settings.warehouse.query_spill_limit) as warehouse:
+            return warehouse.query(query)
+
+    def live() -> tuple[list[str], list[Any]]:
+        answer = ask_live(path, {"op": "sql", "sql": query})
+        if answer.truncated:
+            click.echo(
+                f"note: a run is writing; its answer stops at {len(answer.rows):,} rows (at most {MAX_ROWS:,}); "
+                "query after the run, or the lake with --lake", err=True,
+            )
+        return answer.columns, answer.rows
+
+    return read_during_runs(path, local, live)
 
 
 @main.command()

@@ -156,6 +156,8 @@ class HarvestSettings(_Strict):
     concurrency: int = Field(default=8, ge=1, le=256)
     requests_per_second: float = Field(default=0, ge=0)
     commit_rows: int = Field(default=5_000, ge=1)
+    # Without a terminal, a `run.progress` log line this often (so a slow run is told from a hung one).
+    progress_seconds: float = Field(default=10.0, gt=0, le=86_400)
 
 
     @field_validator("streams")

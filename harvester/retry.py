@@ -13,7 +13,9 @@ attempt cannot hold a cron run for hours.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,10 +26,21 @@ import structlog
 
 from .errors import TransientError
 
-__all__ = ["RetryBudget", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryBudget", "RetryPolicy", "counting_retries", "parse_retry_after"]
 
 T = TypeVar("T")
 log = structlog.get_logger("harvester.retry")
+_on_retry: ContextVar[Callable[[], None] | None] = ContextVar("harvester_on_retry", default=None)
+
+
+@contextmanager
+def counting_retries(on_retry: Callable[[], None]) -> Iterator[None]:
+    """Call `on_retry` for each retry made by this task (and tasks it starts) inside the block."""
+    token = _on_retry.set(on_retry)
+    try:
+        yield
+    finally:
+        _on_retry.reset(token)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -111,5 +124,7 @@ class RetryPolicy:
                         status=exc.status,
                     ) from exc
                 budget.spent += delay
+                if (on_retry := _on_retry.get()) is not None:
+                    on_retry()
                 log.warning("fetch.retry", action=what, attempt=attempt, wait=round(delay, 3), error=str(exc))
                 await anyio.sleep(delay)

@@ -14,6 +14,9 @@ the size of the plan. The writer is the only code that writes DuckDB; it runs ea
 commit in a worker thread (serialized with the feeder's registrations by one limiter)
 and coalesces queued pages into one transaction of up to `commit_rows` rows, each
 page's checkpoint included.
+
+While the warehouse is open the run also answers `status` and `sql` from it over a
+socket (`harvester.live`), its progress counters (`harvester.progress`) included.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import orjson
@@ -36,32 +39,23 @@ from state.lock import RunLock
 
 from .config import Settings
 from .errors import FetchError, HarvestError, first_harvest_error, is_fatal
+from .live import serve_live
 from .modes import Backfill, Incremental
 from .pages import Checkpoint, PageWrite, SnapshotWrite
 from .planner import Partition
+from .progress import RunProgress
+from .retry import counting_retries
 from .sources.base import Discovery, Job, PlanRequest, RunContext, Source, Stream, Write
 from .sources.registry import build_sources, resolve_streams, tables_of
 from .timeutil import format_wire, utc_now
 
-__all__ = ["Backfill", "Incremental", "NoProgress", "Progress", "RunReport", "harvest"]
+__all__ = ["Backfill", "Incremental", "RunReport", "harvest"]
 
 log = structlog.get_logger("harvester.run")
 
 _REGISTER_CHUNK = 2000
 
 
-class Progress(Protocol):
-    def planned(self, jobs: int) -> None: ...
-    def page(self, stream: str, rows: int) -> None: ...
-    def job_done(self) -> None: ...
-
-
-class NoProgress:
-    """Progress for nobody: the default, and what cron gets."""
-
-    def planned(self, jobs: int) -> None: ...
-    def page(self, stream: str, rows: int) -> None: ...
-    def job_done(self) -> None: ...
 
 
 @dataclass
@@ -94,50 +88,70 @@ async def harvest(
     *,
     sources: Sequence[Source] | None = None,
     now: datetime | None = None,
-    progress: Progress | None = None,
+    progress: RunProgress | None = None,
 ) -> RunReport:
     """Run one harvest to completion. Raises only for fatal errors (auth, config,
     warehouse); per-partition failures are reported in `RunReport.failures` and leave
     their checkpoints in place for the next run. `sources` defaults to the ones the
-    config enables; the runner closes only the sources it built."""
+    config enables; the runner closes only the sources it built. While the warehouse
+    is open, `status` and `sql` are answered from it (`harvester.live`), `progress`
+    included."""
     now = now or utc_now()
     report = RunReport(uuid.uuid4().hex[:12], now)
     own = sources is None
     sources = list(build_sources(settings) if sources is None else sources)
+    progress = progress if progress is not None else RunProgress()
     with RunLock(settings.warehouse.duckdb):
         warehouse = Warehouse.open(
             settings.warehouse.duckdb, tables_of(sources), memory_limit=settings.warehouse.memory_limit
         )
         try:
-            await anyio.to_thread.run_sync(warehouse.start_run, report.run_id, _command(mode), now)
-            try:
-                await _run(settings, mode, sources, warehouse, report, now, progress or NoProgress())
-            finally:
-                report.requests = sum(s.requests for s in sources)
-                if own:
-                    with anyio.CancelScope(shield=True):
-                        for source in sources:
-                            await source.aclose()
-        except BaseException as exc:
-            error = first_harvest_error(exc)
-            cancelled = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
-            report.status = "interrupted" if cancelled and error is None else "failed"
-            report.failures.append(_reason(error or exc))
-            with anyio.CancelScope(shield=True):
-                await _finish(warehouse, report)
-            if error is not None and error is not exc:
-                raise error from None
-            raise
-        else:
-            report.status = "partial" if report.failures else "ok"
-            if settings.alerts is not None:
-                await _alert(settings, sources, warehouse, report, _command(mode))
-            await _finish(warehouse, report)
+            async with serve_live(warehouse, progress, report.run_id):
+                await _recorded(settings, mode, sources, own, warehouse, report, now, progress)
         finally:
             warehouse.close()
         if settings.warehouse.parquet:
             await _mirror_lake(settings, report)
     return report
+
+
+async def _recorded(
+    settings: Settings,
+    mode: Backfill | Incremental,
+    sources: list[Source],
+    own: bool,
+    warehouse: Warehouse,
+    report: RunReport,
+    now: datetime,
+    progress: RunProgress,
+) -> None:
+    """The run between opening and closing the warehouse, recorded in `_runs` however
+    it ends (ok, partial, failed, interrupted)."""
+    try:
+        await anyio.to_thread.run_sync(warehouse.start_run, report.run_id, _command(mode), now)
+        try:
+            await _run(settings, mode, sources, warehouse, report, now, progress)
+        finally:
+            report.requests = sum(s.requests for s in sources)
+            if own:
+                with anyio.CancelScope(shield=True):
+                    for source in sources:
+                        await source.aclose()
+    except BaseException as exc:
+        error = first_harvest_error(exc)
+        cancelled = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt)
+        report.status = "interrupted" if cancelled and error is None else "failed"
+        report.failures.append(_reason(error or exc))
+        with anyio.CancelScope(shield=True):
+            await _finish(warehouse, report)
+        if error is not None and error is not exc:
+            raise error from None
+        raise
+    else:
+        report.status = "partial" if report.failures else "ok"
+        if settings.alerts is not None:
+            await _alert(settings, sources, warehouse, report, _command(mode))
+        await _finish(warehouse, report)
 
 
 async def _alert(
@@ -227,7 +241,7 @@ async def _run(
     warehouse: Warehouse,
     report: RunReport,
     now: datetime,
-    progress: Progress,
+    progress: RunProgress,
 ) -> None:
     names = mode.streams or settings.harvest.streams
     chosen = resolve_streams(sources, names)
@@ -250,9 +264,12 @@ async def _run(
         sources=sorted(found),
         start=format_wire(now),
     )
-    progress.planned(sum(len(p) for p in plans.values()) + len(snapshots))
     by_stream = {st.name: s for s in sources for st in s.streams}
     partitions = [p for plan in plans.values() for p in plan]
+    progress.planned(
+        Counter(j.stream for j in (*partitions, *snapshots)),
+        {name: s.name for s in sources for st in s.streams for name in (st.name, *st.tables)},
+    )
     c = settings.harvest.concurrency
     writes_in, writes_out = anyio.create_memory_object_stream[Write](max_buffer_size=c)
     jobs_in, jobs_out = anyio.create_memory_object_stream[Job](max_buffer_size=c)
@@ -350,7 +367,7 @@ async def _feed(
     by_stream: dict[str, Source],
     warehouse: Warehouse,
     report: RunReport,
-    progress: Progress,
+    progress: RunProgress,
     db: anyio.CapacityLimiter,
 ) -> None:
     """Hand jobs to the workers: snapshots, then partitions registered a chunk at a
@@ -366,7 +383,7 @@ async def _feed(
             for partition in chunk:
                 checkpoint = checkpoints[partition.key]
                 if checkpoint.done:
-                    progress.job_done()
+                    progress.job_done(partition.stream)
                 else:
                     await jobs.send(_partition_job(by_stream[partition.stream], partition, checkpoint))
 
@@ -376,14 +393,15 @@ def _partition_job(source: Source, partition: Partition, checkpoint: Checkpoint)
 
 
 async def _worker(
-    queue: ObjectReceiveStream[Job], send: ObjectSendStream[Write], report: RunReport, progress: Progress
+    queue: ObjectReceiveStream[Job], send: ObjectSendStream[Write], report: RunReport, progress: RunProgress
 ) -> None:
     """Take jobs until none are left. A failed job is logged and counted; the next job
     goes on. Fatal errors (auth, unknown connection, warehouse) end the whole run."""
     async with queue, send:
         async for job in queue:
             stream, label = job.stream, job.label
-            with structlog.contextvars.bound_contextvars(stream=stream, partition=label):
+            counted = counting_retries(functools.partial(progress.retry, stream))
+            with structlog.contextvars.bound_contextvars(stream=stream, partition=label), counted:
                 try:
                     async for write in job.writes():
                         await send.send(write)
@@ -393,14 +411,14 @@ async def _worker(
                     report.errors[stream] += 1
                     report.failures.append(f"{label}: {exc}")
                     log.error("fetch.failed", error=str(exc))
-            progress.job_done()
+            progress.job_done(stream)
 
 
 async def _writer(
     receive: ObjectReceiveStream[Write],
     warehouse: Warehouse,
     report: RunReport,
-    progress: Progress,
+    progress: RunProgress,
     commit_rows: int,
     db: anyio.CapacityLimiter,
 ) -> None:
@@ -430,7 +448,7 @@ async def _commit(batch: list[Write], warehouse: Warehouse, db: anyio.CapacityLi
         await anyio.to_thread.run_sync(warehouse.commit_snapshot, snapshot, limiter=db)
 
 
-def _count(write: Write, report: RunReport, progress: Progress) -> None:
+def _count(write: Write, report: RunReport, progress: RunProgress) -> None:
     stream = write.stream
     report.rows[stream] += len(write.rows)
     report.pages[stream] += 1

@@ -11,6 +11,11 @@ with no allowed paths at all: DuckDB lets an allowed path be written as well as 
 so the lake is handed over as Arrow datasets instead), no extension is installed or
 loaded, temporary spill is capped, and `lock_configuration` stops any `SET` undoing it.
 
+The writer's connection is *confined* (`confine`): once its stage directory exists it
+may read and write that directory and its own database files, and nothing else, and
+loads no extension. Every cursor of the running database inherits this, so a query a
+run serves to `status` or `sql` (see `sinks.live_reads`) can reach no other file.
+
 Storage faults (disk full, a corrupt file, out of memory) become `StorageError`, whose
 exit code tells a scheduler that a person is needed; other errors stay `SinkError`.
 """
@@ -31,6 +36,7 @@ from .sizes import DEFAULT_SPILL_LIMIT, parse_size, size_setting
 
 __all__ = [
     "DEFAULT_SPILL_LIMIT",
+    "confine",
     "connect",
     "is_storage_fault",
     "one_line",
@@ -62,6 +68,15 @@ def sealed_settings(spill_limit: str) -> dict[str, Any]:
 def seal(con: duckdb.DuckDBPyConnection) -> None:
     """Lock the configuration: after this no statement can change a setting."""
     con.execute("SET lock_configuration = true")
+
+
+def confine(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
+    """Limit the whole database instance (every cursor of `con`, now and later) to its
+    own files and `directory`. One-way: DuckDB refuses to re-enable external access or
+    to change the allowed directories while the database is open."""
+    escaped = str(directory).replace("'", "''")
+    con.execute(f"SET allowed_directories = ['{escaped}']")
+    con.execute("SET enable_external_access = false")
 
 
 def connect(

@@ -4,7 +4,8 @@ One writer owns the read-write connection (it is not thread-safe: call it from
 one thread at a time). Every write is one transaction: a batch of pages commits
 its rows, its rejects and its checkpoints together or not at all, so a killed run
 resumes exactly after the last page it stored. Readers (`status`, `sql`) open the
-file read-only, which DuckDB refuses while a writer has it open.
+file read-only, which DuckDB refuses while a writer has it open; during a run the
+writer's process answers them on read-only cursors instead (`live_reader`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .batch import dedupe_rows, reject_rows
 from .catalog import load_catalog
 from .connection import (
     DEFAULT_SPILL_LIMIT,
+    confine,
     connect,
     parse_size,
     seal,
@@ -35,6 +37,7 @@ from .connection import (
     sink_error,
     size_setting,
 )
+from .live_reads import LiveReader
 from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
 from .status import run_read_only, table_status
@@ -104,6 +107,10 @@ class Warehouse:
         and each extra thread reserves a 32 MB JSON read buffer; a 64 MB checkpoint
         threshold, because every checkpoint rewrites the table's open row group, so
         checkpointing every 16 MB (DuckDB's default) costs a third of commit time.
+
+        The database is confined to its own files and the stage directory, with no
+        extensions (`sinks.connection.confine`), so the cursors `live_reader` hands
+        out can reach nothing else either.
         """
         path = Path(path)
         limit = parse_size(memory_limit)
@@ -116,14 +123,19 @@ class Warehouse:
             read_only=False,
             memory_limit=memory_limit,
             threads=threads,
-            extra={"checkpoint_threshold": size_setting(checkpoint_threshold)},
+            extra={
+                "checkpoint_threshold": size_setting(checkpoint_threshold),
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            },
         )
         warehouse = cls(con, path, read_only=False, memory_limit=limit, stager=None, threads=threads)
         try:
             specs = list(tables)
             warehouse._atomically(f"creating the schema of {path}", lambda con: ensure_schema(con, specs))
             warehouse.tables = warehouse._read("reading the table catalog", load_catalog)
-            warehouse._stager = Stager(choose_stage_root(path))
+            stager = warehouse._stager = Stager(choose_stage_root(path))
+            warehouse._read("confining the warehouse", lambda con: confine(con, stager.directory))
         except BaseException:
             warehouse.close()
             raise
@@ -324,6 +336,12 @@ class Warehouse:
         if not self.read_only:
             raise SinkError("queries run only on a warehouse opened read-only")
         return run_read_only(con, sql, max_rows, where=self.path)
+
+    def live_reader(self) -> LiveReader:
+        """Read-only cursors on this (writable) database, for `status` and `sql` during
+        a run (see `sinks.live_reads`). Call it from the thread that owns the
+        connection, while nothing else uses it (the run does so before writing)."""
+        return LiveReader(self._writable().cursor(), self.tables, self.path)
 
     # ---- internals -----------------------------------------------------------
 
