@@ -75,9 +75,14 @@ def json_fragment(value: Any) -> orjson.Fragment:
     place of the parsed tree, so queued pages cost bytes, not dicts.
 
     orjson covers nearly everything; the stdlib takes what it refuses (integers past
-    64 bits, nesting past 255 levels). Raises Unstorable when neither can."""
+    64 bits, nesting past 255 levels). Raises Unstorable when neither can.
+
+    orjson returns its output in a buffer of at least 4 KiB that is never shrunk, so
+    a 250-byte log entry held 4 KiB: 85% of a queued row's memory. Decoding it to
+    an exact-size str (~0.15 us; orjson's output is always valid UTF-8) keeps a
+    page of 1,000 log rows near 1 MB instead of 5."""
     try:
-        return orjson.Fragment(orjson.dumps(value))
+        return orjson.Fragment(orjson.dumps(value).decode())
     except orjson.JSONEncodeError:
         pass
     try:

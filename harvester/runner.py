@@ -422,19 +422,47 @@ async def _writer(
     commit_rows: int,
     db: anyio.CapacityLimiter,
 ) -> None:
-    """The one writer. Coalesces whatever pages are already queued into one
-    transaction, so a fast producer costs fewer commits, never more memory."""
-    async with receive:
-        async for first in receive:
-            batch = [first]
-            rows = len(first.rows)
-            while rows < commit_rows:
-                try:
-                    nxt = receive.receive_nowait()
-                except (anyio.WouldBlock, anyio.EndOfStream):
+    """The one writer: commits pages in arrival order, many per transaction.
+
+    While one batch commits (in a worker thread), the pages that keep arriving
+    gather into the next batch, up to `commit_rows` rows (plus the page that
+    crosses it). So a fast producer gets fewer, larger transactions, each paying
+    its fixed costs once (the probe of the stored keys of each table, COMMIT,
+    the checkpoint update), and memory stays bounded: one batch committing, one
+    gathering, the queue. Each page travels whole with its checkpoint, so the
+    page-atomic rule holds for any batch size.
+    """
+    gathered: list[Write] = []
+    ended = False
+    ready = anyio.Condition()
+
+    def room() -> bool:
+        return sum(len(w.rows) for w in gathered) < commit_rows
+
+    async def gather() -> None:
+        nonlocal ended
+        async with receive:
+            async for write in receive:
+                async with ready:
+                    while not room():
+                        await ready.wait()
+                    gathered.append(write)
+                    ready.notify_all()
+        async with ready:
+            ended = True
+            ready.notify_all()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(gather)
+        while True:
+            async with ready:
+                while not gathered and not ended:
+                    await ready.wait()
+                if not gathered:
                     break
-                batch.append(nxt)
-                rows += len(nxt.rows)
+                batch = gathered[:]
+                gathered.clear()
+                ready.notify_all()
             await _commit(batch, warehouse, db)
             for write in batch:
                 _count(write, report, progress)
