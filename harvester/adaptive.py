@@ -6,8 +6,9 @@ learns the limit the way TCP learns a link (AIMD):
 
 - **rate**: unpaced until the first 429; then requests are paced at a rate that is
   cut multiplicatively (x0.9) on every 429 and grows additively (by 2% of the rate
-  last throttled at, per second) while calls succeed. With a token-bucket server the
-  rate saws just above the limit and every token is used; a 429 is rare.
+  at the first 429, per second) while calls succeed, never below half that rate (so
+  429s that are noise, not a limit, cannot starve a run). With a token-bucket server
+  the rate saws just above the limit and every token is used; a 429 is rare.
 - **Retry-After** pauses *everyone* (no request leaves the gate until it is over),
   so the few requests already in flight are the only ones a 429 can hit.
 - **concurrency**: a limit in [1, max_limit] that grows by one per round of
@@ -59,7 +60,14 @@ class AdaptiveLimit:
     latency_backoff: float = 0.8  # concurrency x this when latency rises
     latency_tolerance: float = 3.0  # "well above its floor": smoothed latency > this x floor + slack
     latency_slack: float = 0.050  # seconds, so jitter (a busy client, a fast link) is not congestion
-    rate_increase: float = 0.02  # per second, as a share of the rate at the last 429
+    rate_increase: float = 0.02  # per second, as a share of the rate at the first 429
+    # The rate is never cut below this share of the rate at the first 429: a server that
+    # answers 429 now and then (a flaky proxy, not a limit) cannot starve a run, while
+    # its Retry-After pauses are still honoured.
+    floor_share: float = 0.5
+    # Pacing starts only once this many sends in the last second measure a rate: a 429
+    # on a run's first calls says "wait", not "this is your rate".
+    min_sends_to_pace: int = 8
     min_rate: float = 0.1
     max_pause: float = 300.0
 
@@ -130,11 +138,15 @@ class AdaptiveLimit:
             return  # sent at the old pace: this round was already cut
         self.cuts += 1
         self._last_cut = now
-        current = self.rate if self.rate is not None else len(self._sends) / _RATE_WINDOW
-        self.rate = self._clamp_rate(current * self.rate_backoff)
-        self._base_rate = self.rate
-        self._last_growth = None
         self._limit = max(1.0, self._limit * self.limit_backoff)
+        if self.rate is None and len(self._sends) < self.min_sends_to_pace:
+            return  # too few recent sends to measure a rate (a 429 on the first calls): pause only
+        current = self.rate if self.rate is not None else len(self._sends) / _RATE_WINDOW
+        if self.rate is None:  # the first throttle sets the scale of growth and the floor
+            self._base_rate = current * self.rate_backoff
+        floor = self.floor_share * self._base_rate
+        self.rate = self._clamp_rate(max(floor, current * self.rate_backoff))
+        self._last_growth = None
 
     def on_failure(self, now: float) -> None:
         """Any other outcome (a reset, a 5xx, a timeout): says nothing about the limits."""

@@ -62,13 +62,37 @@ def test_limit_stays_between_one_and_max_and_rate_under_its_ceiling(script, ceil
 
 @given(st.integers(2, MAX), st.floats(0.01, 30))
 def test_a_429_cuts_concurrency_and_sets_a_rate_and_pauses_everyone(initial, retry_after):
-    control = AdaptiveLimit(max_limit=MAX, initial_limit=initial)
+    control = AdaptiveLimit(max_limit=MAX, initial_limit=initial, min_sends_to_pace=2)
     assert control.admit(0.0) == 0 and control.admit(0.0) == 0
     control.on_throttled(retry_after, 0.05, 0.0)
     assert control.limit < initial
     assert control.rate is not None and control.rate > 0
     assert control.admit(0.05) == pytest.approx(retry_after)  # nobody goes before Retry-After is over
     assert control.admit(0.05 + retry_after / 2) > 0
+
+
+def test_a_429_on_the_first_calls_pauses_but_does_not_pace():
+    """Two sends measure no rate: pacing at "2 per second" would starve the whole run."""
+    control = AdaptiveLimit(initial_limit=8)
+    control.admit(0.0), control.admit(0.0)
+    control.on_throttled(1.0, 0.1, 0.0)
+    assert control.rate is None and control.admit(0.5) > 0 and control.admit(1.2) == 0
+
+
+def test_repeated_429s_never_cut_the_rate_below_half_the_first_one():
+    control = AdaptiveLimit(initial_limit=64, max_limit=64, min_sends_to_pace=2)
+    now = 0.0
+    for _ in range(20):
+        control.admit(now)
+    control.on_throttled(0.0, now, now)
+    first = control.rate
+    assert first is not None
+    for _ in range(50):
+        now += 1.0
+        while control.admit(now) == 0:
+            pass
+        control.on_throttled(0.0, now, now)
+    assert control.rate >= 0.5 * first - 1e-9
 
 
 def test_a_429_without_retry_after_still_pauses():
