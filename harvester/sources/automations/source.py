@@ -21,12 +21,13 @@ from typing import Any
 
 from ...config import Settings
 from ...errors import ProtocolError
-from ...http import Gate, NotFoundError, RestClient, rest_client, segment
+from ...http import Gate, NotFoundError, segment
 from ...pages import PageWrite, SnapshotWrite
 from ...paging import CursorPaging
 from ...retry import RetryBudget
 from ...timeutil import format_wire
 from ..base import Discovery, Job, Notable, ReadWhole, RunContext, Stream, Write
+from ..rest import RestSource
 from .incremental import automations_to_reread
 from .records import (
     Built,
@@ -59,7 +60,7 @@ def _stream(name: str) -> Stream:
     return Stream(name, (name,), windowed=False)
 
 
-class AutomationsSource(ReadWhole):
+class AutomationsSource(RestSource, ReadWhole):
     name = "automations"
     tables = TABLES
     streams = tuple(_stream(t.name) for t in TABLES)
@@ -70,29 +71,12 @@ class AutomationsSource(ReadWhole):
                 "last_seen_at", ("id", "workspace_id", "display_name", "delete_time", "removed_at")),
     )
 
+    token_env = TOKEN_ENV
+
     def __init__(self, settings: Settings, gate: Gate | None = None) -> None:
         assert settings.automations is not None
-        self._settings = settings
+        super().__init__(settings, settings.automations, gate)
         self._api = settings.automations
-        self._gate = gate
-        self._client: RestClient | None = None
-
-    @property
-    def client(self) -> RestClient:
-        """Built on first use (inside the event loop), so listing tables needs no token."""
-        if self._client is None:
-            h = self._settings.harvest
-            gate = self._gate or Gate(h.concurrency, h.requests_per_second)
-            self._client = rest_client(self._api, TOKEN_ENV, gate, h.concurrency)
-        return self._client
-
-    @property
-    def requests(self) -> int:
-        return self._client.requests if self._client else 0
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def discover(self, ctx: RunContext, streams: Sequence[Stream]) -> Discovery:
         """List every workspace's automations (always: the children depend on it), then

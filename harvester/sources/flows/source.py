@@ -17,11 +17,12 @@ from typing import Any
 
 from ...config import Settings
 from ...errors import ProtocolError
-from ...http import Gate, RestClient, rest_client
+from ...http import Gate
 from ...pages import Checkpoint, PageWrite, Reject
 from ...planner import Partition, day_slices, restart
 from ...records import raw_text
 from ..base import Discovery, Job, Notable, PlanRequest, RunContext, Stream, Write
+from ..rest import RestSource
 from .records import count_table_rows, log_entries, log_row, merge_error_reads
 from .tables import FLOW_EXECUTION_COUNTS, FLOW_LOGS, TABLES
 
@@ -32,7 +33,7 @@ COUNTS = Stream(FLOW_EXECUTION_COUNTS.name, (FLOW_EXECUTION_COUNTS.name,), windo
 LOGS = Stream(FLOW_LOGS.name, (FLOW_LOGS.name,), windowed=False)
 
 
-class FlowsSource:
+class FlowsSource(RestSource):
     name = "flows"
     tables = tuple(TABLES.values())
     streams = (COUNTS, LOGS)
@@ -40,29 +41,12 @@ class FlowsSource:
         Notable("flow_error_logs", FLOW_LOGS.name, "is_error", columns=("created_at", "tenant", "flow_id", "step_id", "id")),
     )
 
+    token_env = TOKEN_ENV
+
     def __init__(self, settings: Settings, gate: Gate | None = None) -> None:
         assert settings.flows is not None
-        self._settings = settings
+        super().__init__(settings, settings.flows, gate)
         self._flows = settings.flows
-        self._gate = gate
-        self._client: RestClient | None = None
-
-    @property
-    def client(self) -> RestClient:
-        """Built on first use (inside the event loop), so listing tables needs no token."""
-        if self._client is None:
-            h = self._settings.harvest
-            gate = self._gate or Gate(h.concurrency, h.requests_per_second)
-            self._client = rest_client(self._flows, TOKEN_ENV, gate, h.concurrency)
-        return self._client
-
-    @property
-    def requests(self) -> int:
-        return self._client.requests if self._client else 0
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
 
     async def discover(self, ctx: RunContext, streams: Sequence[Stream]) -> Discovery:
         """Nothing to ask the API: the groupings and tenants come from the config."""
