@@ -82,7 +82,7 @@ def _handles_errors(fn: F) -> F:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @click.pass_context
 def main(ctx: click.Context, log_format: str, log_level: str) -> None:
-    """Harvest Abstra Manager audit logs, executions and consumption into DuckDB."""
+    """Harvest automation platforms' audit logs, executions and inventory into DuckDB."""
     ctx.obj = {"json": None if log_format == "auto" else log_format == "json", "level": log_level}
 
 
