@@ -1,38 +1,23 @@
-"""What every source over a bearer-token REST API shares: its GET-only client, built on
-first use (inside the event loop, so listing a source's tables needs no token), the
-count of requests it sent, and closing it."""
+"""The base of every source over a bearer-token REST API: its client is the GET-only
+`RestClient` of its config section."""
 
 from __future__ import annotations
 
 from ..config import ApiSettings, Settings
 from ..http import Gate, RestClient, rest_client
+from .lazy import LazyClient
 
 __all__ = ["RestSource"]
 
 
-class RestSource:
+class RestSource(LazyClient[RestClient]):
     """Base of the automations and flows sources; `token_env` names the token's variable."""
 
     token_env: str
 
     def __init__(self, settings: Settings, api: ApiSettings, gate: Gate | None = None) -> None:
-        self._settings = settings
+        super().__init__(settings, gate)
         self._rest_api = api
-        self._gate = gate
-        self._client: RestClient | None = None
 
-    @property
-    def client(self) -> RestClient:
-        if self._client is None:
-            h = self._settings.harvest
-            gate = self._gate or Gate(h.concurrency, h.requests_per_second)
-            self._client = rest_client(self._rest_api, self.token_env, gate, h.concurrency)
-        return self._client
-
-    @property
-    def requests(self) -> int:
-        return self._client.requests if self._client else 0
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+    def _make_client(self) -> RestClient:
+        return rest_client(self._rest_api, self.token_env, self._run_gate(), self._settings.harvest.concurrency)

@@ -12,6 +12,7 @@ from ...http import Gate
 from ...pages import Checkpoint, PageWrite, SnapshotWrite
 from ...planner import Partition
 from ..base import Discovery, Job, Notable, PlanRequest, RunContext, Stream, Write
+from ..lazy import LazyClient
 from .client import AbstraClient
 from .fetch import Organization, fetch_organization, fetch_partition, fetch_snapshot
 from .plan import plan_backfill, plan_incremental
@@ -20,7 +21,7 @@ from .streams import ALL_STREAMS, TABLES, Scope
 __all__ = ["AbstraSource"]
 
 
-class AbstraSource:
+class AbstraSource(LazyClient[AbstraClient]):
     """One organization behind one connection of the Abstra Manager connector."""
 
     name = "abstra"
@@ -40,25 +41,10 @@ class AbstraSource:
     )
 
     def __init__(self, settings: Settings, client: AbstraClient | None = None, *, gate: Gate | None = None) -> None:
-        self._settings = settings
-        self._own_client = client is None
-        self._client = client
-        self._gate = gate
+        super().__init__(settings, gate, client)
 
-    @property
-    def client(self) -> AbstraClient:
-        """Built on first use, so listing tables or streams needs no token."""
-        if self._client is None:
-            self._client = AbstraClient.from_settings(self._settings, gate=self._gate)
-        return self._client
-
-    @property
-    def requests(self) -> int:
-        return self._client.requests if self._client else 0
-
-    async def aclose(self) -> None:
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
+    def _make_client(self) -> AbstraClient:
+        return AbstraClient.from_settings(self._settings, gate=self._gate)
 
     async def discover(self, ctx: RunContext, streams: Sequence[Stream]) -> Discovery:
         """The organization's projects (always: windowed project streams need them),

@@ -23,6 +23,7 @@ from ...pages import Checkpoint, PageWrite, Reject
 from ...planner import Partition, restart, slice_range
 from ..abstra.client import AbstraClient
 from ..base import Discovery, Job, PlanRequest, RunContext, Stream, Write
+from ..lazy import LazyClient
 from .config import CustomStream
 from .fetch import read_pages
 from .records import custom_table
@@ -30,34 +31,20 @@ from .records import custom_table
 __all__ = ["CustomSource"]
 
 
-class CustomSource:
+class CustomSource(LazyClient[AbstraClient]):
     """Every `[[custom]]` entry of the config."""
 
     name = "custom"
     notable: tuple[Notable, ...] = ()
 
     def __init__(self, settings: Settings, gate: Gate | None = None) -> None:
-        self._settings = settings
-        self._gate = gate
-        self._client: AbstraClient | None = None
+        super().__init__(settings, gate)
         self._streams = {s.table: s for s in settings.custom}
         self.tables = tuple(custom_table(s.name) for s in settings.custom)
         self.streams = tuple(Stream(s.table, (s.table,), windowed=s.window is not None) for s in settings.custom)
 
-    @property
-    def client(self) -> AbstraClient:
-        """Built on first use, so listing tables or streams needs no token."""
-        if self._client is None:
-            self._client = AbstraClient.from_settings(self._settings, gate=self._gate)
-        return self._client
-
-    @property
-    def requests(self) -> int:
-        return self._client.requests if self._client else 0
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+    def _make_client(self) -> AbstraClient:
+        return AbstraClient.from_settings(self._settings, gate=self._gate)
 
     async def discover(self, ctx: RunContext, streams: Sequence[Stream]) -> Discovery:
         """Nothing to ask: the streams come from the config. Unwindowed ones are jobs."""
