@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +20,7 @@ from typing import Any, Self, TypeVar
 
 import duckdb
 import orjson
+import structlog
 
 from state import alerts, checkpoints, marks, runs
 from state.errors import CheckpointError, SinkError
@@ -37,12 +39,13 @@ from .connection import (
     sink_error,
     size_setting,
 )
+from .entries import ENTRY_TABLE, Shape, Verdict, page_counts_sql, rows_sql, shape_of, stage_entries, write_stage
 from .live_reads import LiveReader
 from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
 from .status import run_read_only, table_status
 from .tables import Table
-from .writes import PageWrite, SnapshotWrite
+from .writes import EntryPage, PageWrite, SnapshotWrite
 
 __all__ = [
     "DEFAULT_CHECKPOINT_THRESHOLD",
@@ -58,8 +61,24 @@ DEFAULT_CHECKPOINT_THRESHOLD = "64MB"
 _STAGE = "_stage"
 _OOM_RETRY_FACTORS = (1, 4, 16)
 _JSON_READ_BUFFER = 32 << 20  # the smallest buffer DuckDB reserves per thread for read_json
+_ENTRY_EXPANSION = 8  # working memory to type entry pages, per byte of their stage file
+_STAGE_SLACK = 16 << 20
 _T = TypeVar("_T")
+log = structlog.get_logger("harvester.sink")
 _REJECT_INPUT = tuple(c for c in REJECTS_COLUMNS if c[0] != "rejected_at")
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """A table whose entry pages of a batch SQL typed: they wait in `stage` as table
+    number `tab`; `writes` maps a staged page's index to its index in the batch."""
+
+    table: Table
+    shape: Shape
+    stage: str
+    tab: int
+    select: str  # its rows to merge
+    writes: list[int]
 
 
 class Warehouse:
@@ -191,24 +210,32 @@ class Warehouse:
 
     # ---- windowed pages ------------------------------------------------------
 
-    def commit_pages(self, writes: Sequence[PageWrite]) -> None:
-        """Commit a coalesced batch of pages (rows, rejects, checkpoints) in ONE transaction.
+    def commit_pages(self, writes: Sequence[PageWrite]) -> list[tuple[int, int]]:
+        """Commit a coalesced batch of pages (rows, rejects, checkpoints) in ONE transaction;
+        return (rows, rejects) each page brought, in order.
 
         Each table's merge rule decides which copy of a key stays (see `sinks.tables`).
-        On any failure nothing of the batch stays and SinkError is raised.
+        Pages that carry their reply's bytes (`EntryPage`) are typed in SQL when
+        SQL vouches for all of a table's entries in the batch (`sinks.entries`);
+        otherwise they are read by their source's own builder. On any failure
+        nothing of the batch stays and SinkError is raised.
         """
         if not writes:
-            return
+            return []
         self._writable()
-        by_table: dict[str, list[PageWrite]] = {}
         for write in writes:
             self._check_page(write)
-            by_table.setdefault(write.table, []).append(write)
+        typed, writes = self._type_entries(writes)
+        by_table: dict[str, list[PageWrite]] = {}
+        for write in writes:
+            if write.entries is None:
+                by_table.setdefault(write.table, []).append(write)
         batches = {
             name: dedupe_rows(self.tables[name], [w.rows for w in group]) for name, group in by_table.items()
         }
         rejects = [r for w in writes for r in reject_rows(w.rejects, w.partition.key if w.partition else "")]
         advances = [(w.partition, w.checkpoint) for w in writes if w.partition and w.checkpoint]
+        landed = [(len(w.rows), len(w.rejects)) for w in writes]
 
         def body(con: duckdb.DuckDBPyConnection) -> None:
             for name, rows in batches.items():
@@ -216,11 +243,72 @@ class Warehouse:
                     table = self.tables[name]
                     with self._staged(rows, input_columns(table)):
                         merge.merge_windowed(con, table, _STAGE)
+            for t in typed:
+                merge.merge_windowed(con, t.table, f"({t.select})")
+                for page, rows in con.execute(page_counts_sql(t.shape, t.stage, t.tab)).fetchall():
+                    landed[t.writes[page]] = (int(rows), 0)
             self._merge_rejects(rejects)
             if advances:
                 checkpoints.upsert_checkpoints(con, self._run_id, advances)
 
-        self._atomically(f"committing {len(writes)} page(s) to {', '.join(by_table)}", body)
+        try:
+            names = ", ".join(sorted({w.table for w in writes}))
+            self._atomically(f"committing {len(writes)} page(s) to {names}", body)
+        finally:
+            for stage in sorted({t.stage for t in typed}):
+                with suppress(duckdb.Error):
+                    self._connection().execute(f"DROP TABLE IF EXISTS {stage}")
+        return landed
+
+    def _type_entries(self, writes: Sequence[PageWrite]) -> tuple[list[_Typed], list[PageWrite]]:
+        """Stage the entry pages, typed in SQL, before the transaction (a failed read
+        must not abort it): one statement per shape of table, not per table. Pages of
+        a table SQL does not vouch for are read by their source's builder. Returns the
+        typed tables, and the writes with entries kept only on their pages."""
+        groups: dict[Shape, list[int]] = {}
+        out = list(writes)
+        for index, write in enumerate(writes):
+            if write.entries is None:
+                continue
+            shape = shape_of(self.tables[write.table], write.entries)
+            if shape is None or write.rows:
+                out[index] = write.built()
+            else:
+                groups.setdefault(shape, []).append(index)
+        typed: list[_Typed] = []
+        for number, (shape, indexes) in enumerate(groups.items()):
+            stage = f"{ENTRY_TABLE}_{number}"
+            names = sorted({writes[i].table for i in indexes})
+            pages = [(names.index(writes[i].table), writes[i].entries) for i in indexes]
+            verdict = self._stage_entry_pages(shape, stage, pages)
+            for tab, name in enumerate(names):
+                if tab in verdict.vouched:
+                    select = rows_sql(shape, stage, tab, repeated=tab in verdict.repeated)
+                    typed.append(_Typed(self.tables[name], shape, stage, tab, select, indexes))
+                else:
+                    for i in indexes:
+                        if writes[i].table == name:
+                            out[i] = writes[i].built()
+        return typed, out
+
+    def _stage_entry_pages(
+        self, shape: Shape, stage: str, pages: Sequence[tuple[int, EntryPage | None]]
+    ) -> Verdict:
+        """Load pages into the temp table `stage`; what SQL vouched for (nothing when it
+        cannot read them at all: the source's builder then reads them, and says
+        what is wrong)."""
+        assert self._stager is not None, "stager exists on every writable warehouse"
+        con = self._connection()
+        try:
+            with self._stager.file("entries") as path:
+                longest = write_stage(path, [(tab, page) for tab, page in pages if page is not None])
+                with self._room_to_read(path.stat().st_size, expansion=_ENTRY_EXPANSION):
+                    return stage_entries(con, shape, stage, path, longest, 1 + max(tab for tab, _ in pages))
+        except (duckdb.Error, OSError) as exc:
+            log.warning("sink.entries_read_in_python", error=str(exc).splitlines()[0][:300])
+            with suppress(duckdb.Error):
+                con.execute(f"DROP TABLE IF EXISTS {stage}")
+            return Verdict(frozenset(), frozenset())
 
     # ---- snapshots -----------------------------------------------------------
 
@@ -444,21 +532,28 @@ class Warehouse:
             con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
 
     @contextmanager
-    def _room_to_read(self, file_size: int) -> Iterator[None]:
-        """Lift the memory limit for one `read_json` by the buffers it reserves.
+    def _room_to_read(self, file_size: int, *, expansion: int = 0) -> Iterator[None]:
+        """Lift the memory limit for one `read_json` by the buffers it reserves, plus
+        `expansion` times the file's size of working memory.
 
         DuckDB reserves max(32 MiB, 2 x maximum_object_size) per thread for a JSON
         read whatever the file, so a small configured limit (32 MB keeps RSS
-        flat) would fail every read. The buffers are freed when the statement
-        ends, and the limit (which bounds the cache of table blocks) comes back.
+        flat) would fail every read. Typing entry pages also holds several copies
+        of their text at once (measured: 40 MB + 6.5 x the file for 1-50 pages).
+        The memory is freed when the statement ends, and the limit (which bounds
+        the cache of table blocks) comes back.
         """
         need = self._threads * max(_JSON_READ_BUFFER, 2 * object_size_for(file_size))
+        if expansion:
+            need += expansion * file_size + _STAGE_SLACK
         if need * 2 <= self._limit_now:
             yield
             return
         self._set_memory_limit(self._limit_now + need)
-        yield  # on failure the transaction is aborted: `_atomically` restores the limit
-        self._set_memory_limit(self._limit_now)
+        try:
+            yield
+        finally:  # in an aborted transaction this fails quietly; `_atomically` restores it
+            self._set_memory_limit(self._limit_now, quiet=True)
 
     def _check_page(self, write: PageWrite) -> None:
         table = self.tables.get(write.table)

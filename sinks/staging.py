@@ -101,10 +101,16 @@ class Stager:
         keys read as NULL. Raises orjson.JSONEncodeError for values JSON cannot
         carry (e.g. lone surrogates) and OSError when the directory is full.
         """
-        path = self.directory / f"{next(self._names)}.json"
-        try:
+        with self.file("rows") as path:
             count, size = _write_array(path, rows)
             yield Staged(read_json_sql(path, columns, object_size_for(size)), count, size)
+
+    @contextmanager
+    def file(self, stem: str) -> Iterator[Path]:
+        """A fresh path in the directory for the block; the file is deleted after it."""
+        path = self.directory / f"{next(self._names)}-{stem}.json"
+        try:
+            yield path
         finally:
             path.unlink(missing_ok=True)
 

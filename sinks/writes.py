@@ -7,13 +7,14 @@ together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from state.partitions import Checkpoint, Partition
 
-__all__ = ["PageWrite", "Reject", "Row", "SnapshotWrite"]
+__all__ = ["EntryPage", "PageWrite", "Reject", "Row", "SnapshotWrite"]
 
 Row = dict[str, Any]
 
@@ -28,6 +29,27 @@ class Reject:
     partition_key: str = ""
 
 
+@dataclass(frozen=True)
+class EntryPage:
+    """A page of API entries still as the reply's bytes, for the writer to type in SQL.
+
+    `body` is the whole reply (strict JSON: it parsed with orjson), `path` the keys
+    leading to the entry list (`("data", "entries")`), `count` how many entries it
+    holds, `required` the entry fields that must be present, `end` the window end:
+    an entry whose `day_column` is exactly `end` belongs to the next window and is
+    dropped. `fallback` is the source's own reading of the same page (rows and
+    rejects); the writer calls it for any page whose entries SQL does not vouch for
+    (see `sinks.entries`), so both ways land the same rows.
+    """
+
+    body: bytes
+    path: tuple[str, ...]
+    count: int
+    fallback: Callable[[], tuple[list[Row], list[Reject]]]
+    required: tuple[str, ...] = ()
+    end: datetime | None = None
+
+
 @dataclass
 class PageWrite:
     """One fetched page, merged into `table` by the table's rule.
@@ -37,7 +59,8 @@ class PageWrite:
     `harvested_at` is filled by the writer. A page of a windowed chain carries its
     `partition` and the `checkpoint` after it (they commit together); a page of a
     stream read whole every run (a revision list, a log endpoint with no paging)
-    carries neither.
+    carries neither. A page may instead carry `entries` (its reply's bytes, see
+    `EntryPage`) and no rows: the writer builds the rows.
     """
 
     partition: Partition | None
@@ -45,6 +68,19 @@ class PageWrite:
     rows: list[Row]
     checkpoint: Checkpoint | None
     rejects: list[Reject] = field(default_factory=list)
+    entries: EntryPage | None = None
+
+    @property
+    def size(self) -> int:
+        """Rows this page brings (entries not typed yet counted as rows), for batching."""
+        return self.entries.count if self.entries is not None else len(self.rows)
+
+    def built(self) -> PageWrite:
+        """This page with its entries read by the source's own builder (`fallback`)."""
+        if self.entries is None:
+            return self
+        rows, rejects = self.entries.fallback()
+        return PageWrite(self.partition, self.table, rows, self.checkpoint, [*self.rejects, *rejects])
 
     @property
     def stream(self) -> str:

@@ -64,6 +64,11 @@ class ConnectionNotFoundError(ActionError):
 
 def interpret(response: Response, action: str) -> Any:
     """A raw reply → the action's `data`, or the error it stands for."""
+    return _interpret(response, action)[0]
+
+
+def _interpret(response: Response, action: str) -> tuple[Any, bool]:
+    """`interpret`, and whether the reply was plain JSON (orjson read it as it is)."""
     status = response.status
     refuse_redirect(response, action, "check [abstra] endpoint")
     if status in (401, 403):
@@ -75,7 +80,7 @@ def interpret(response: Response, action: str) -> Any:
     if status in (408, 425, 429) or status >= 500 or (status == 413 and "retry-after" in _lower(response.headers)):
         retry_after = parse_retry_after(_lower(response.headers).get("retry-after"))
         raise TransientError(f"{action}: HTTP {status}", action=action, status=status, retry_after=retry_after)
-    body = _json(response.body)
+    body, plain = _json(response.body)
     if isinstance(body, dict) and body.get("status") == "error":
         message = str(body.get("message") or "no message")[:500]
         if status == 404:
@@ -98,7 +103,7 @@ def interpret(response: Response, action: str) -> Any:
         raise TransientError(f"{action}: reply is not valid JSON", action=action, status=status)
     if not isinstance(body, dict) or body.get("status") != "success" or "data" not in body:
         raise TransientError(f"{action}: reply is not a success/error envelope", action=action, status=status)
-    return body["data"]
+    return body["data"], plain
 
 
 _INVALID = object()
@@ -114,11 +119,17 @@ def upstream_status(message: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _json(body: bytes) -> Any:
+def _json(body: bytes) -> tuple[Any, bool]:
+    """The reply's JSON and whether orjson read it as it is; the tolerant parser
+    (`jsonscan.loads`) takes what orjson refuses."""
     try:
-        return loads(body)
+        return orjson.loads(body), True
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return loads(body), False
     except ValueError:
-        return _INVALID
+        return _INVALID, False
 
 
 def _reply(model: type[_M], data: Any, action: str, limit: int | None, items: str) -> _M:
@@ -208,6 +219,19 @@ class AbstraClient:
         `budget` is shared by every call of one partition, so its retries together
         stay within `retry_budget_seconds`; without one, the call gets its own.
         `connection` calls another connection of the same API (a custom stream's)."""
+        data, _ = await self.execute_reply(action, parameters, budget=budget, connection=connection)
+        return data
+
+    async def execute_reply(
+        self,
+        action: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        budget: RetryBudget | None = None,
+        connection: str | None = None,
+    ) -> tuple[Any, bytes | None]:
+        """`execute`, with the reply's bytes when they are plain JSON (None otherwise),
+        for the writer to read the entries from them itself (`sinks.entries`)."""
         name = connection or self._connection
         url = self._url if connection is None else _execute_url(self._endpoint, connection)
         body = {"connectionName": name, "actionName": action}
@@ -215,10 +239,11 @@ class AbstraClient:
             body["parameters"] = dict(parameters)
         payload = orjson.dumps(body)
 
-        async def attempt() -> Any:
+        async def attempt() -> tuple[Any, bytes | None]:
             self.requests += 1
             response = await self._gate.send(self._transport, "POST", url, self._headers(), payload)
-            return interpret(response, action)
+            data, plain = _interpret(response, action)
+            return data, response.body if plain else None
 
         if action in MUTATING_ACTIONS:
             return await attempt()
@@ -261,7 +286,14 @@ class AbstraClient:
 
     async def log_page(self, action: str, q: LogQuery, *, budget: RetryBudget | None = None) -> LogPage:
         """Any of the six log actions; they share one reply shape."""
-        return _reply(LogPage, await self.execute(action, q.wire(), budget=budget), action, q.limit, "entries")
+        return (await self.log_page_reply(action, q, budget=budget))[0]
+
+    async def log_page_reply(
+        self, action: str, q: LogQuery, *, budget: RetryBudget | None = None
+    ) -> tuple[LogPage, bytes | None]:
+        """`log_page`, with the reply's bytes when they are plain JSON."""
+        data, body = await self.execute_reply(action, q.wire(), budget=budget)
+        return _reply(LogPage, data, action, q.limit, "entries"), body
 
     async def get_organization_action_logs(self, q: LogQuery) -> LogPage:
         return await self.log_page("get_organization_action_logs", q)

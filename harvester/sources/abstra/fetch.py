@@ -7,15 +7,17 @@ touch the warehouse, so they can run concurrently without coordination.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import structlog
 
 from ...errors import ActionError, ProtocolError, WindowRefusedError
-from ...pages import Checkpoint, PageWrite, Reject, Row, SnapshotWrite
+from ...pages import Checkpoint, EntryPage, PageWrite, Reject, Row, SnapshotWrite
 from ...paging import CursorPaging, OffsetPaging
 from ...planner import Partition
 from ...records import RowBuilder
@@ -79,6 +81,9 @@ async def fetch_partition(
 async def _log_pages(
     client: AbstraClient, partition: Partition, checkpoint: Checkpoint, page_size: int
 ) -> AsyncIterator[PageWrite]:
+    """Page one log chain. A plain-JSON page travels as its reply's bytes, and the
+    writer types its entries in SQL (`sinks.entries`); `_log_rows` reads any page
+    SQL does not vouch for, or that only the tolerant parser could read."""
     stream = ALL_STREAMS[partition.stream]
     builder = RowBuilder(TABLES[stream.tables[0]], required=("createdAt",))
     paging = CursorPaging(cursor=checkpoint.cursor)
@@ -87,24 +92,41 @@ async def _log_pages(
     while not paging.done:
         query = _log_query(partition, page_size, paging.cursor)
         try:
-            page = await client.log_page(stream.action, query, budget=budget)
+            page, body = await client.log_page_reply(stream.action, query, budget=budget)
         except ActionError as exc:
             if not paging.cursor or paging.pages or isinstance(exc, WindowRefusedError):
                 raise
             log.warning("fetch.cursor_refused", partition=partition.label(), error=str(exc))
             paging = CursorPaging()  # a stored cursor expired: restart the chain; dedup absorbs repeats
             continue
-        rows, rejects = _split([builder.build(e, stream.name) for e in page.entries])
-        rows = _in_window(rows, partition.end)
         paging.advance(len(page.entries), page.next_cursor)
-        total_pages, total_rows = total_pages + 1, total_rows + len(rows)
-        yield PageWrite(
-            partition,
-            stream.tables[0],
-            rows,
-            Checkpoint(partition.key, paging.cursor, 0, paging.done, total_pages, total_rows),
-            _tag(rejects, partition),
-        )
+        total_pages += 1
+        if body is not None and page.entries:
+            total_rows += len(page.entries)
+            after = Checkpoint(partition.key, paging.cursor, 0, paging.done, total_pages, total_rows)
+            entries = EntryPage(
+                body,
+                ("data", "entries"),
+                len(page.entries),
+                functools.partial(_log_rows, builder, partition, body),
+                required=builder.required,
+                end=partition.end,
+            )
+            yield PageWrite(partition, stream.tables[0], [], after, entries=entries)
+            continue
+        rows, rejects = _log_rows(builder, partition, page.entries)
+        total_rows += len(rows)
+        after = Checkpoint(partition.key, paging.cursor, 0, paging.done, total_pages, total_rows)
+        yield PageWrite(partition, stream.tables[0], rows, after, rejects)
+
+
+def _log_rows(builder: RowBuilder, partition: Partition, entries: list[Any] | bytes) -> tuple[list[Row], list[Reject]]:
+    """A log page's rows (inside the window) and rejects, read in Python. `entries`
+    may be the reply's bytes (plain JSON, shape already checked)."""
+    if isinstance(entries, bytes):
+        entries = orjson.loads(entries)["data"]["entries"]
+    rows, rejects = _split([builder.build(e, partition.stream) for e in entries])
+    return _in_window(rows, partition.end), _tag(rejects, partition)
 
 
 def _log_query(partition: Partition, page_size: int, cursor: str | None) -> LogQuery:
