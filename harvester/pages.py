@@ -3,7 +3,7 @@
 Re-exported here so source code reads `from harvester.pages import PageWrite`.
 """
 
-from sinks.writes import EntryPage, PageWrite, Reject, Row, SnapshotWrite
+from sinks.writes import EntryPage, Landed, PageWrite, Reject, Row, SnapshotWrite
 from state.partitions import Checkpoint
 
-__all__ = ["Checkpoint", "EntryPage", "PageWrite", "Reject", "Row", "SnapshotWrite"]
+__all__ = ["Checkpoint", "EntryPage", "Landed", "PageWrite", "Reject", "Row", "SnapshotWrite"]

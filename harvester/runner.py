@@ -41,7 +41,7 @@ from .config import Settings
 from .errors import FetchError, HarvestError, first_harvest_error, is_fatal
 from .live import serve_live
 from .modes import Backfill, Incremental
-from .pages import Checkpoint, PageWrite, SnapshotWrite
+from .pages import Checkpoint, Landed, PageWrite, SnapshotWrite
 from .planner import Partition
 from .progress import RunProgress
 from .retry import counting_retries
@@ -67,6 +67,7 @@ class RunReport:
     pages: Counter[str] = field(default_factory=Counter)
     rejects: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    typed: Counter[str] = field(default_factory=Counter)  # pages whose entries SQL typed
     failures: list[str] = field(default_factory=list)
     requests: int = 0
 
@@ -75,7 +76,13 @@ class RunReport:
         return {
             "requests": self.requests,
             "streams": {
-                s: {"rows": self.rows[s], "pages": self.pages[s], "rejects": self.rejects[s], "errors": self.errors[s]}
+                s: {
+                    "rows": self.rows[s],
+                    "pages": self.pages[s],
+                    "typed_pages": self.typed[s],
+                    "rejects": self.rejects[s],
+                    "errors": self.errors[s],
+                }
                 for s in sorted(streams)
             },
             "failures": self.failures[:50],
@@ -476,29 +483,30 @@ async def _writer(
                 batch = gathered[:]
                 gathered.clear()
                 ready.notify_all()
-            for write, (rows, rejects) in await _commit(batch, warehouse, db):
-                _count(write, rows, rejects, report, progress)
+            for write, landed in await _commit(batch, warehouse, db):
+                _count(write, landed, report, progress)
 
 
 async def _commit(
     batch: list[Write], warehouse: Warehouse, db: anyio.CapacityLimiter
-) -> list[tuple[Write, tuple[int, int]]]:
-    """Commit the batch; each write with the (rows, rejects) it brought."""
+) -> list[tuple[Write, Landed]]:
+    """Commit the batch; each write with what it brought."""
     pages = [w for w in batch if isinstance(w, PageWrite)]
-    landed: list[tuple[Write, tuple[int, int]]] = []
+    landed: list[tuple[Write, Landed]] = []
     if pages:
         counts = await anyio.to_thread.run_sync(warehouse.commit_pages, pages, limiter=db)
         landed.extend(zip(pages, counts, strict=True))
     for snapshot in (w for w in batch if isinstance(w, SnapshotWrite)):
         await anyio.to_thread.run_sync(warehouse.commit_snapshot, snapshot, limiter=db)
-        landed.append((snapshot, (len(snapshot.rows), len(snapshot.rejects))))
+        landed.append((snapshot, Landed(len(snapshot.rows), len(snapshot.rejects))))
     return landed
 
 
-def _count(write: Write, rows: int, rejects: int, report: RunReport, progress: RunProgress) -> None:
+def _count(write: Write, landed: Landed, report: RunReport, progress: RunProgress) -> None:
     stream = write.stream
-    report.rows[stream] += rows
+    report.rows[stream] += landed.rows
     report.pages[stream] += 1
-    report.rejects[stream] += rejects
-    progress.page(stream, rows)
-    log.debug("sink.commit", stream=stream, rows=rows)
+    report.typed[stream] += landed.typed
+    report.rejects[stream] += landed.rejects
+    progress.page(stream, landed.rows)
+    log.debug("sink.commit", stream=stream, rows=landed.rows)

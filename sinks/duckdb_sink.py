@@ -45,7 +45,7 @@ from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
 from .status import run_read_only, table_status
 from .tables import Table
-from .writes import EntryPage, PageWrite, SnapshotWrite
+from .writes import EntryPage, Landed, PageWrite, SnapshotWrite
 
 __all__ = [
     "DEFAULT_CHECKPOINT_THRESHOLD",
@@ -210,9 +210,9 @@ class Warehouse:
 
     # ---- windowed pages ------------------------------------------------------
 
-    def commit_pages(self, writes: Sequence[PageWrite]) -> list[tuple[int, int]]:
+    def commit_pages(self, writes: Sequence[PageWrite]) -> list[Landed]:
         """Commit a coalesced batch of pages (rows, rejects, checkpoints) in ONE transaction;
-        return (rows, rejects) each page brought, in order.
+        return what each page brought, in order.
 
         Each table's merge rule decides which copy of a key stays (see `sinks.tables`).
         Pages that carry their reply's bytes (`EntryPage`) are typed in SQL when
@@ -235,7 +235,7 @@ class Warehouse:
         }
         rejects = [r for w in writes for r in reject_rows(w.rejects, w.partition.key if w.partition else "")]
         advances = [(w.partition, w.checkpoint) for w in writes if w.partition and w.checkpoint]
-        landed = [(len(w.rows), len(w.rejects)) for w in writes]
+        landed = [Landed(len(w.rows), len(w.rejects), w.entries is not None) for w in writes]
 
         def body(con: duckdb.DuckDBPyConnection) -> None:
             for name, rows in batches.items():
@@ -246,7 +246,7 @@ class Warehouse:
             for t in typed:
                 merge.merge_windowed(con, t.table, f"({t.select})")
                 for page, rows in con.execute(page_counts_sql(t.shape, t.stage, t.tab)).fetchall():
-                    landed[t.writes[page]] = (int(rows), 0)
+                    landed[t.writes[page]] = Landed(int(rows), 0, typed=True)
             self._merge_rejects(rejects)
             if advances:
                 checkpoints.upsert_checkpoints(con, self._run_id, advances)

@@ -14,7 +14,7 @@ from typing import Any
 
 from state.partitions import Checkpoint, Partition
 
-__all__ = ["EntryPage", "PageWrite", "Reject", "Row", "SnapshotWrite"]
+__all__ = ["EntryPage", "Landed", "PageWrite", "Reject", "Row", "SnapshotWrite"]
 
 Row = dict[str, Any]
 
@@ -85,6 +85,16 @@ class PageWrite:
     @property
     def stream(self) -> str:
         return self.partition.stream if self.partition is not None else self.table
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What one committed page brought: rows (inside its window, before the batch's
+    deduplication), rejects, and whether SQL typed its entries (`EntryPage`)."""
+
+    rows: int
+    rejects: int
+    typed: bool = False
 
 
 @dataclass

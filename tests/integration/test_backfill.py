@@ -16,6 +16,8 @@ from .conftest import START, SimFactory, make_settings
 from .truth import assert_matches_truth, table_ids
 
 END = START + timedelta(days=124)  # 4 full 31-day slices
+LOG_STREAMS = ("organization_action_logs", "project_action_logs", "auth_attempt_logs",
+               "email_notification_logs", "connector_action_logs", "ai_prompt_logs")
 
 
 def test_backfill_of_250_projects_over_124_days_equals_ground_truth(simulator: SimFactory, tmp_path: Path) -> None:
@@ -32,6 +34,8 @@ def test_backfill_of_250_projects_over_124_days_equals_ground_truth(simulator: S
     assert report.status == "ok", report.failures
     assert server.sim.stats["action.get_project_action_logs"] >= 3 * 4  # 3 batches x 4 slices at least
     assert_matches_truth(path, server.sim.org, START, END, consumption_days=31)
+    for stream in LOG_STREAMS:  # plain entries: SQL typed every page, none needed the Python builder
+        assert report.typed[stream] == report.pages[stream] > 0, stream
 
 
 def test_a_second_backfill_of_the_same_range_adds_nothing(simulator: SimFactory, tmp_path: Path) -> None:
@@ -63,6 +67,7 @@ def test_malformed_entries_land_in_rejects_and_the_rest_of_their_page_lands(
     report = anyio.run(harvest, make_settings(server, path), Backfill(START, end))
     assert report.status == "ok", report.failures
     assert_matches_truth(path, server.sim.org, START, end)
+    assert report.typed["connector_action_logs"] < report.pages["connector_action_logs"], "bad pages read in Python"
     org = server.sim.org
     with duckdb.connect(str(path), read_only=True) as con:
         for stream in ("project_action_logs", "connector_action_logs"):

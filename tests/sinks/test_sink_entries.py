@@ -120,8 +120,9 @@ def contents(wh: Warehouse) -> dict[str, Any]:
 
 
 def land(path: Path, batches: list[list[PageWrite]]) -> tuple[dict[str, Any], list[list[tuple[int, int]]]]:
+    """Commit the batches; the tables, and (rows, rejects) of every page."""
     with Warehouse.open(path, TABLES.values()) as wh:
-        counts = [wh.commit_pages(batch) for batch in batches]
+        counts = [[(x.rows, x.rejects) for x in wh.commit_pages(batch)] for batch in batches]
         return contents(wh), counts
 
 
@@ -166,6 +167,6 @@ def test_a_table_with_one_bad_entry_is_read_by_the_builder_and_others_stay_in_sq
     assert calls == [1]  # only the auth page: its table's pages fall back, the connector page stays in SQL
     with Warehouse.open(tmp_path / "again.duckdb", TABLES.values()) as wh:
         fast, _ = both_ways(LOGS[1], bad, [])
-        assert wh.commit_pages([fast]) == [(1, 1)]
+        assert [(x.rows, x.rejects, x.typed) for x in wh.commit_pages([fast])] == [(1, 1, False)]
         reasons = wh._connection().execute("SELECT reason FROM _rejects").fetchall()
     assert reasons == [("createdAt '2025-03-01T01:00:00' has no time zone",)]

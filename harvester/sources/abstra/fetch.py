@@ -101,7 +101,7 @@ async def _log_pages(
             continue
         paging.advance(len(page.entries), page.next_cursor)
         total_pages += 1
-        if body is not None and page.entries:
+        if body is not None:
             total_rows += len(page.entries)
             after = Checkpoint(partition.key, paging.cursor, 0, paging.done, total_pages, total_rows)
             entries = EntryPage(
