@@ -155,7 +155,7 @@ class HarvestSettings(_Strict):
     page_size: int = Field(default=500, ge=1, le=10_000)
     concurrency: int = Field(default=8, ge=1, le=256)
     requests_per_second: float = Field(default=0, ge=0)
-    commit_rows: int = Field(default=10_000, ge=1)
+    commit_rows: int = Field(default=20_000, ge=1)
     # Without a terminal, a `run.progress` log line this often (so a slow run is told from a hung one).
     progress_seconds: float = Field(default=10.0, gt=0, le=86_400)
 
