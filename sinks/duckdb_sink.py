@@ -541,16 +541,18 @@ class Warehouse:
         read whatever the file, so a small configured limit (32 MB keeps RSS
         flat) would fail every read. Typing entry pages also holds several copies
         of their text at once (measured: 40 MB + 6.5 x the file for 1-50 pages).
-        The memory is freed when the statement ends, and the limit (which bounds
-        the cache of table blocks) comes back.
+        A read may use half the limit (the other half caches table blocks, which
+        DuckDB evicts when it must); the limit is lifted by what it needs beyond
+        that, and comes back when the statement ends.
         """
         need = self._threads * max(_JSON_READ_BUFFER, 2 * object_size_for(file_size))
         if expansion:
             need += expansion * file_size + _STAGE_SLACK
-        if need * 2 <= self._limit_now:
+        lift = need - self._limit_now // 2  # a read may use half the limit; the rest caches table blocks
+        if lift <= 0:
             yield
             return
-        self._set_memory_limit(self._limit_now + need)
+        self._set_memory_limit(self._limit_now + lift)
         try:
             yield
         finally:  # in an aborted transaction this fails quietly; `_atomically` restores it
