@@ -53,7 +53,9 @@ class Checkpoint:
     """Where a partition's chain stands after a committed page.
 
     `cursor` is the next page's cursor (or URL), `offset` the next offset or page
-    number. `done` means the chain reached its end; nothing more to fetch.
+    number. `done` means the chain reached its end; nothing more to fetch. `pages`
+    and `rows` say how far the chain got (informational: a page whose entries SQL
+    types counts its entries, as the fetcher cannot know yet how many land).
     """
 
     partition_key: str
