@@ -39,7 +39,16 @@ from .connection import (
     sink_error,
     size_setting,
 )
-from .entries import ENTRY_TABLE, Shape, Verdict, page_counts_sql, rows_sql, shape_of, stage_entries, write_stage
+from .entries import (
+    ENTRY_TABLE,
+    Shape,
+    Verdict,
+    page_counts_sql,
+    rows_sql,
+    shape_of,
+    stage_entries,
+    write_stage,
+)
 from .live_reads import LiveReader
 from .schema import REJECTS_COLUMNS, ensure_schema, input_columns
 from .staging import Stager, choose_stage_root, object_size_for
@@ -279,32 +288,32 @@ class Warehouse:
         typed: list[_Typed] = []
         for number, (shape, indexes) in enumerate(groups.items()):
             stage = f"{ENTRY_TABLE}_{number}"
-            names = sorted({writes[i].table for i in indexes})
-            pages = [(names.index(writes[i].table), writes[i].entries) for i in indexes]
-            verdict = self._stage_entry_pages(shape, stage, pages)
+            group = [writes[i] for i in indexes]
+            names = sorted({w.table for w in group})
+            pages = [(names.index(w.table), w.entries) for w in group if w.entries is not None]
+            verdict = self._stage_entry_pages(shape, stage, pages, len(names))
             for tab, name in enumerate(names):
                 if tab in verdict.vouched:
                     select = rows_sql(shape, stage, tab, repeated=tab in verdict.repeated)
                     typed.append(_Typed(self.tables[name], shape, stage, tab, select, indexes))
                 else:
-                    for i in indexes:
-                        if writes[i].table == name:
-                            out[i] = writes[i].built()
+                    for i in (i for i in indexes if writes[i].table == name):
+                        out[i] = writes[i].built()
         return typed, out
 
     def _stage_entry_pages(
-        self, shape: Shape, stage: str, pages: Sequence[tuple[int, EntryPage | None]]
+        self, shape: Shape, stage: str, pages: Sequence[tuple[int, EntryPage]], tables: int
     ) -> Verdict:
-        """Load pages into the temp table `stage`; what SQL vouched for (nothing when it
-        cannot read them at all: the source's builder then reads them, and says
-        what is wrong)."""
+        """Load (table number, page) pairs into the temp table `stage`; what SQL vouched
+        for (nothing when it cannot read them at all: the source's builder then reads
+        them, and says what is wrong)."""
         assert self._stager is not None, "stager exists on every writable warehouse"
         con = self._connection()
         try:
             with self._stager.file("entries") as path:
-                longest = write_stage(path, [(tab, page) for tab, page in pages if page is not None])
+                longest = write_stage(path, pages)
                 with self._room_to_read(path.stat().st_size, expansion=_ENTRY_EXPANSION):
-                    return stage_entries(con, shape, stage, path, longest, 1 + max(tab for tab, _ in pages))
+                    return stage_entries(con, shape, stage, path, longest, tables)
         except (duckdb.Error, OSError) as exc:
             log.warning("sink.entries_read_in_python", error=str(exc).splitlines()[0][:300])
             with suppress(duckdb.Error):

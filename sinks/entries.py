@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from .schema import input_columns, quote_ident
-from .staging import object_size_for
+from .staging import object_size_for, sql_literal
 from .tables import Column, FirstWins, Table
 from .writes import EntryPage
 
@@ -160,7 +160,7 @@ def _stage_sql(shape: Shape, stage: str, path: Path, longest: int) -> str:
     body_type = "JSON[]"
     for key in reversed(shape.path):
         body_type = f"STRUCT({quote_ident(key)} {body_type})"
-    json_paths = "[" + ", ".join(_literal("$." + quote_ident(s)) for s in sources) + "]"
+    json_paths = "[" + ", ".join(sql_literal("$." + quote_ident(s)) for s in sources) + "]"
     values = {f.column.name: _value(f) for f in fields}
     columns = ", ".join(
         f"{values.get(c.name, 'e' if c.name == 'raw' else 'NULL')}::{c.sql_type} AS {quote_ident(c.name)}"
@@ -169,8 +169,8 @@ def _stage_sql(shape: Shape, stage: str, path: Path, longest: int) -> str:
     present = [f"coalesce(_types[{sources.index(name) + 1}], 'NULL') <> 'NULL'" for name in shape.required]
     checks = " AND ".join(["json_type(e) = 'OBJECT'", *(_check(f) for f in fields), *present])
     read = (
-        f"read_json({_literal(str(path))}, "
-        f"columns={{p: 'INTEGER', t: 'INTEGER', \"end\": 'TIMESTAMPTZ', b: {_literal(body_type)}}}, "
+        f"read_json({sql_literal(str(path))}, "
+        f"columns={{p: 'INTEGER', t: 'INTEGER', \"end\": 'TIMESTAMPTZ', b: {sql_literal(body_type)}}}, "
         f"format='array', maximum_object_size={object_size_for(longest)})"
     )
     return (
@@ -190,7 +190,7 @@ def _value(field: _Field) -> str:
         case "BOOLEAN" | "DOUBLE":
             return f"TRY_CAST(_values[{k}] AS {column.sql_type})"
         case "JSON":
-            return f"CASE WHEN coalesce(_types[{k}], 'NULL') = 'NULL' THEN NULL ELSE json_extract(e, {_literal('$.' + quote_ident(column.source or ''))}) END"
+            return f"CASE WHEN coalesce(_types[{k}], 'NULL') = 'NULL' THEN NULL ELSE json_extract(e, {sql_literal('$.' + quote_ident(column.source or ''))}) END"
         case _:
             return f"_values[{k}]"
 
@@ -203,14 +203,10 @@ def _check(field: _Field) -> str:
     allowed = _JSON_TYPES[column.sql_type]
     if allowed is None:
         return "true"
-    kinds = ", ".join(_literal(a) for a in (*allowed, "NULL"))
+    kinds = ", ".join(sql_literal(a) for a in (*allowed, "NULL"))
     check = f"coalesce(_types[{k}], 'NULL') IN ({kinds})"
     if column.sql_type == "TIMESTAMPTZ":
-        check += f" AND (_values[{k}] IS NULL OR (regexp_full_match(_values[{k}], {_literal(_INSTANT)}) AND {_value(field)} IS NOT NULL))"
+        check += f" AND (_values[{k}] IS NULL OR (regexp_full_match(_values[{k}], {sql_literal(_INSTANT)}) AND {_value(field)} IS NOT NULL))"
     elif column.sql_type == "DOUBLE":
         check += f" AND (_values[{k}] IS NULL OR isfinite({_value(field)}))"
     return f"({check})"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -26,7 +26,15 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MIN_OBJECT_SIZE", "Staged", "Stager", "choose_stage_root", "object_size_for", "read_json_sql"]
+__all__ = [
+    "MIN_OBJECT_SIZE",
+    "Staged",
+    "Stager",
+    "choose_stage_root",
+    "object_size_for",
+    "read_json_sql",
+    "sql_literal",
+]
 
 MIN_OBJECT_SIZE = 1 << 20  # DuckDB sizes its read buffers from this; keep it small by default
 _SHM = Path("/dev/shm")
@@ -72,9 +80,9 @@ def object_size_for(longest: int) -> int:
 
 def read_json_sql(path: Path, columns: Sequence[tuple[str, str]], max_object_size: int) -> str:
     """A `read_json(...)` table expression with explicit column types (no sniffing)."""
-    spec = ", ".join(f"{_literal(name)}: {_literal(sql_type)}" for name, sql_type in columns)
+    spec = ", ".join(f"{sql_literal(name)}: {sql_literal(sql_type)}" for name, sql_type in columns)
     return (
-        f"read_json({_literal(str(path))}, columns={{{spec}}}, format='array', "
+        f"read_json({sql_literal(str(path))}, columns={{{spec}}}, format='array', "
         f"maximum_object_size={int(max_object_size)})"
     )
 
@@ -147,5 +155,6 @@ def _write_array(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[int, in
     return len(batch), len(data)
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A single-quoted SQL string literal."""
     return "'" + text.replace("'", "''") + "'"

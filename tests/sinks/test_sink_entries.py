@@ -143,7 +143,7 @@ def check_equal(tmp: Path, pages: Pages, split: int) -> list[int]:
     return calls
 
 
-page_lists: Callable[[Any], Any] = lambda items: st.lists(  # noqa: E731
+page_lists: Callable[[Any], Any] = lambda items: st.lists(
     st.tuples(st.integers(0, 1), st.lists(items, max_size=8)), min_size=1, max_size=5
 )
 
