@@ -88,6 +88,7 @@ class _Typed:
     tab: int
     select: str  # its rows to merge
     writes: list[int]
+    days: tuple[int | None, ...] | None  # `merge.day_numbers` of its entries, when known
 
 
 class Warehouse:
@@ -254,7 +255,7 @@ class Warehouse:
                     with self._staged(rows, input_columns(table)):
                         merge.merge_windowed(con, table, _STAGE)
             for t in typed:
-                merge.merge_windowed(con, t.table, f"({t.select})")
+                merge.merge_windowed(con, t.table, f"({t.select})", t.days)
                 for page, rows in con.execute(page_counts_sql(t.shape, t.stage, t.tab)).fetchall():
                     landed[t.writes[page]] = Landed(int(rows), 0, typed=True)
             self._merge_rejects(rejects)
@@ -295,7 +296,8 @@ class Warehouse:
             for tab, name in enumerate(names):
                 if tab in verdict.vouched:
                     select = rows_sql(shape, stage, tab, repeated=tab in verdict.repeated)
-                    typed.append(_Typed(self.tables[name], shape, stage, tab, select, indexes))
+                    days = verdict.days.get(tab)
+                    typed.append(_Typed(self.tables[name], shape, stage, tab, select, indexes, days))
                 else:
                     for i in (i for i in indexes if writes[i].table == name):
                         out[i] = writes[i].built()

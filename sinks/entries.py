@@ -22,12 +22,13 @@ reading keeps the last only).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from .merge import day_numbers, instant_column
 from .schema import input_columns, quote_ident
 from .staging import object_size_for, sql_literal
 from .tables import Column, FirstWins, Table
@@ -106,10 +107,12 @@ def write_stage(path: Path, pages: Sequence[tuple[int, EntryPage]]) -> int:
 @dataclass(frozen=True)
 class Verdict:
     """What SQL made of a staged batch: the table numbers it vouched for entirely, and
-    those holding a key twice (only they need the costlier deduplication)."""
+    those holding a key twice (only they need the costlier deduplication), and the
+    days each table's entries fall on (for the probe of stored keys)."""
 
     vouched: frozenset[int]
     repeated: frozenset[int]
+    days: Mapping[int, tuple[int | None, ...]] = field(default_factory=dict)  # `merge.day_numbers` per table
 
 
 def stage_entries(
@@ -119,13 +122,18 @@ def stage_entries(
     temp table `stage`, typed as the shape's columns with a verdict `_ok` each. Only
     the rows of vouched tables may be merged from `stage` (see `rows_sql`)."""
     con.execute(_stage_sql(shape, stage, path, longest))
+    day = instant_column(shape.columns, shape.day_column)
+    days = f"list(DISTINCT {day_numbers(day)})" if day else "NULL"
     found = con.execute(
-        f"SELECT _t, bool_and(_ok), count(*) > count(DISTINCT id) FROM {stage} GROUP BY _t"
+        f"SELECT _t, bool_and(_ok), count(*) > count(DISTINCT id), {days} FROM {stage} GROUP BY _t"
     ).fetchall()
-    doubted = {int(t) for t, ok, _ in found if not ok}
+    doubted = {int(t) for t, ok, _, _ in found if not ok}
     return Verdict(
-        frozenset(range(tables)) - doubted, frozenset(int(t) for t, _, twice in found if twice)
+        frozenset(range(tables)) - doubted,
+        frozenset(int(t) for t, _, twice, _ in found if twice),
+        {int(t): tuple(d) for t, _, _, d in found if d is not None},
     )
+
 
 
 def rows_sql(shape: Shape, stage: str, tab: int, *, repeated: bool) -> str:

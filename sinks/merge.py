@@ -7,29 +7,39 @@ which is correct because exactly one writer ever runs them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 import duckdb
 
 from .schema import HARVESTED_COLUMN, REJECTS_TABLE, input_columns, quote_ident
-from .tables import FirstWins, NewestWins, ReplaceGroup, Table
+from .tables import Column, FirstWins, NewestWins, ReplaceGroup, Table
 
-_MARGIN = "INTERVAL 1 DAY"
+_DAY = 86_400
+MAX_PROBE_RANGES = 32  # ranges in one probe: a plan of bounded size
 
 __all__ = [
+    "MAX_PROBE_RANGES",
+    "day_numbers",
+    "instant_column",
     "merge_rejects",
     "merge_snapshot",
     "merge_windowed",
+    "probe_ranges",
     "retire_scopes",
 ]
 
 
-def merge_windowed(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> None:
-    """Merge a batch by the table's rule; `harvested_at` = the transaction's now()."""
+def merge_windowed(
+    con: duckdb.DuckDBPyConnection, table: Table, stage: str, days: Sequence[int | None] | None = None
+) -> None:
+    """Merge a batch by the table's rule; `harvested_at` = the transaction's now().
+
+    `days`: the staged rows' distinct `day_numbers`, when the caller knows them already.
+    """
     match table.merge:
         case FirstWins():
-            _insert_absent(con, table, stage)
+            _insert_absent(con, table, stage, days)
         case NewestWins():
             _delete_matching(con, table.name, stage, table.key)
             _insert_all(con, table, stage)
@@ -40,26 +50,24 @@ def merge_windowed(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> 
             raise ValueError(f"{table.name} is a snapshot table, not a windowed one")
 
 
-def _insert_absent(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> None:
+def _insert_absent(
+    con: duckdb.DuckDBPyConnection, table: Table, stage: str, days: Sequence[int | None] | None
+) -> None:
     """Insert only keys not stored yet: the first copy of an immutable entry stays.
 
-    When every staged row has a `day_column` (a timestamp), the probe is narrowed to
-    the batch's time range widened by a day: the constant range lets DuckDB's zone maps skip old
-    row groups, so the cost stays flat as the table grows. This relies on a log
-    entry's `created_at` never moving by more than that day between fetches of it
-    (it is immutable in the API). Bounds travel as text so no value is converted
-    through Python.
+    When every staged row has a `day_column` (a timestamp), the probe only looks at
+    stored rows within a day of a staged row (`_near`): DuckDB reads that timestamp
+    column first and fetches the stored keys of the rows it keeps, so the probe costs
+    the rows near the batch, not the whole table. This relies on a log entry's
+    `created_at` never moving by more than that day between fetches of it (it is
+    immutable in the API).
     """
     narrow, params = "", {}
-    day = _timestamp_day_column(table)
+    day = instant_column(table.columns, table.day_column)
     if day:
-        lo, hi, nulls = con.execute(
-            f"SELECT (min({day}) - {_MARGIN})::VARCHAR, (max({day}) + {_MARGIN})::VARCHAR, "
-            f"count(*) - count({day}) FROM {stage}"
-        ).fetchone() or (None, None, 1)
-        if not nulls and lo is not None:
-            narrow = f" AND o.{day} BETWEEN $lo::TIMESTAMPTZ AND $hi::TIMESTAMPTZ"
-            params = {"lo": lo, "hi": hi}
+        if days is None:
+            days = [d for (d,) in con.execute(f"SELECT DISTINCT {day_numbers(day)} FROM {stage}").fetchall()]
+        narrow, params = _near(day, days)
     cols = _cols(table)
     con.execute(
         f"INSERT INTO {quote_ident(table.name)} ({cols}, {HARVESTED_COLUMN}) "
@@ -70,11 +78,54 @@ def _insert_absent(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> 
     )
 
 
-def _timestamp_day_column(table: Table) -> str | None:
+def day_numbers(day: str) -> str:
+    """SQL of the UTC day number (days since 1970) of the timestamp column `day`."""
+    return f"epoch_ms({day}) // {_DAY * 1000}"
+
+
+def _near(day: str, days: Sequence[int | None]) -> tuple[str, dict[str, str]]:
+    """A filter on stored rows `o` keeping those within a day of the staged rows'
+    `days` (`probe_ranges`), as constant ranges DuckDB pushes into its scan;
+    ("", {}) when a staged time is NULL (nothing to narrow by). Bounds travel as
+    text so no stored value is converted through Python."""
+    if not days or any(d is None for d in days):
+        return "", {}
+    ranges = probe_ranges([d for d in days if d is not None])
+    params: dict[str, str] = {}
+    for k, (lo, hi) in enumerate(ranges):
+        params[f"lo{k}"] = datetime.fromtimestamp(lo, UTC).isoformat()
+        params[f"hi{k}"] = datetime.fromtimestamp(hi, UTC).isoformat()
+    filters = " OR ".join(
+        f"o.{day} BETWEEN $lo{k}::TIMESTAMPTZ AND $hi{k}::TIMESTAMPTZ" for k in range(len(ranges))
+    )
+    return f" AND ({filters})", params
+
+
+def probe_ranges(days: Iterable[int]) -> list[tuple[int, int]]:
+    """Where stored copies of rows stamped on these UTC day numbers can be: sorted,
+    disjoint (lo, hi) epoch-second ranges covering from a day before each day to a
+    day after it, one per run of nearby days, at most `MAX_PROBE_RANGES` (beyond,
+    one range from the first to the last).
+
+    Why runs of days and not the batch's min..max: a backfill commits pages of
+    several slices at once (weeks apart), and their min..max spans most of the table.
+    """
+    runs: list[list[int]] = []
+    for d in sorted(set(days)):
+        if runs and d - runs[-1][1] <= 3:  # [first - 1, last + 2) days would touch
+            runs[-1][1] = d
+        else:
+            runs.append([d, d])
+    if len(runs) > MAX_PROBE_RANGES:
+        runs = [[runs[0][0], runs[-1][1]]]
+    return [((first - 1) * _DAY, (last + 2) * _DAY) for first, last in runs]
+
+
+def instant_column(columns: Iterable[Column], day_column: str | None) -> str | None:
     """The quoted day column when it is a timestamp (the narrowing compares instants)."""
-    types = {c.name: c.sql_type for c in table.columns}
-    if table.day_column and types.get(table.day_column) == "TIMESTAMPTZ":
-        return quote_ident(table.day_column)
+    types = {c.name: c.sql_type for c in columns}
+    if day_column and types.get(day_column) == "TIMESTAMPTZ":
+        return quote_ident(day_column)
     return None
 
 

@@ -84,6 +84,19 @@ def test_a_copy_whose_created_at_moved_within_a_day_is_still_a_copy(warehouse: W
     ]
 
 
+def test_the_probe_looks_beside_every_run_of_days_of_a_batch(warehouse: Warehouse) -> None:
+    """A backfill commits pages of slices weeks apart in one batch: the probe is narrowed
+    to each run of days, and a copy moved within a day beside any of them is still found."""
+    far = T0 + timedelta(days=40)
+    warehouse.commit_pages([page(LOGS, "connector_action_logs", [log_row(1, created_at=far + timedelta(hours=20))])])
+    batch = [log_row(2), log_row(1, created_at=far + timedelta(days=1, hours=10), event="later"),
+             log_row(3, created_at=T0 + timedelta(days=80))]
+    warehouse.commit_pages([page(LOGS, "connector_action_logs", batch)])
+    assert fetch(warehouse, "SELECT id, event FROM connector_action_logs ORDER BY id") == [
+        ("e1", "executeQuery"), ("e2", "executeQuery"), ("e3", "executeQuery")
+    ]
+
+
 def exec_row(i: str, status: str) -> dict[str, Any]:
     return {"id": i, "created_at": T0, "project_id": "p1", "status": status, "raw": {"status": status}}
 
