@@ -223,3 +223,63 @@ def test_a_reply_with_an_integer_past_64_bits_still_parses():
     """orjson reads it as a float: the page is kept (precision of that one number aside)."""
     body = b'{"status":"success","data":{"n":123456789012345678901234567890}}'
     assert interpret(Response(200, {}, body), "x")["n"] == pytest.approx(1.2345678901234568e29)
+
+
+# A log reply's quick reading (`_log_head`: the envelope by msgspec, entries left as
+# bytes for the writer) must page exactly as the full reading (orjson + LogPage) does,
+# or step aside and let the full reading decide.
+
+LOG_BODIES = {
+    "plain": b'{"status":"success","data":{"entries":[{"id":"a"},{"id":"b"}],"nextCursor":"c2"}}',
+    "last page": b'{"status":"success","data":{"entries":[{"id":"a"}],"nextCursor":null}}',
+    "no cursor key": b'{"status":"success","data":{"entries":[]}}',
+    "no entries key": b'{"status":"success","data":{"nextCursor":"c"}}',
+    "snake cursor": b'{"status":"success","data":{"entries":[{"id":"a"}],"next_cursor":"c9"}}',
+    "odd cursor": b'{"status":"success","data":{"entries":[],"nextCursor":{"k":[1,2]}}}',
+    "extra fields": b'{"status":"success","requestId":"r","data":{"entries":[{}],"nextCursor":"c","total":3}}',
+    "repeated data key": b'{"status":"success","data":{"entries":[1],"nextCursor":"x"},"data":{"entries":[1,2]}}',
+    "entries null": b'{"status":"success","data":{"entries":null,"nextCursor":null}}',
+    "entries object": b'{"status":"success","data":{"entries":{"id":"a"}}}',
+    "data a list": b'{"status":"success","data":[{"id":"a"}]}',
+    "data null": b'{"status":"success","data":null}',
+    "no data": b'{"status":"success"}',
+    "error envelope": b'{"status":"error","message":"Project p9 does not belong to this organization"}',
+    "other status": b'{"status":"pending","data":{"entries":[]}}',
+    "not json": b'{"status":"success","data":{"entries":[',
+    "not utf-8": b'{"status":"success","data":{"entries":[{"id":"a","email":"bad\xff"}],"nextCursor":null}}',
+    "deep": b'{"status":"success","data":{"entries":[' + b"[" * 3000 + b"]" * 3000 + b'],"nextCursor":null}}',
+}
+
+
+def _paged(response: Response, quick: bool) -> tuple[object, ...]:
+    """(entries, next cursor) the fetcher pages with, or the error, from one reading."""
+    from harvester.sources.abstra.client import _interpret, _log_head, _LogHead
+    from harvester.sources.abstra.client import _reply as as_model
+    from harvester.sources.abstra.models import LogPage
+
+    try:
+        data, _ = _interpret(response, ACTION, _log_head if quick else None)
+        if isinstance(data, _LogHead):
+            return data.count, data.next_cursor
+        page = as_model(LogPage, data, ACTION, None, "entries")
+        return len(page.entries), page.next_cursor
+    except FetchError as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("body", LOG_BODIES.values(), ids=LOG_BODIES.keys())
+@pytest.mark.parametrize("status", [200, 201, 400, 404])
+def test_the_quick_reading_of_a_log_reply_pages_as_the_full_reading(body: bytes, status: int) -> None:
+    response = Response(status, {}, body)
+    assert _paged(response, quick=True) == _paged(response, quick=False)
+
+
+def test_the_quick_reading_keeps_only_plain_utf8_replies_as_bytes() -> None:
+    """A reply it takes goes to the writer as bytes; one with bytes that are not UTF-8
+    is left to the full reading (the tolerant parser, entry by entry, in Python)."""
+    from harvester.sources.abstra.client import _interpret, _log_head, _LogHead
+
+    assert isinstance(_interpret(Response(200, {}, LOG_BODIES["plain"]), ACTION, _log_head)[0], _LogHead)
+    for name in ("not utf-8", "deep", "snake cursor", "entries null"):
+        data, _ = _interpret(Response(200, {}, LOG_BODIES[name]), ACTION, _log_head)
+        assert not isinstance(data, _LogHead), name

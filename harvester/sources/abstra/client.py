@@ -17,10 +17,12 @@ is a ProtocolError: the partition fails in one line and the rest of the run goes
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+import msgspec
 import orjson
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -48,9 +50,10 @@ from .models import (
     ProjectQuery,
 )
 
-__all__ = ["MUTATING_ACTIONS", "AbstraClient", "ConnectionNotFoundError", "interpret", "upstream_status"]
+__all__ = ["MUTATING_ACTIONS", "AbstraClient", "ConnectionNotFoundError", "LogReply", "interpret", "reply_json", "upstream_status"]
 
 _M = TypeVar("_M", bound=BaseModel)
+Quick = Callable[[bytes], Any]  # a reply body -> what stands for its `data`, or None
 
 MUTATING_ACTIONS = frozenset({"add_member", "remove_member"})
 _REFUSAL_HINTS = ("31 day", "31-day", "date range", "window", "projectids", "100 project")
@@ -67,8 +70,11 @@ def interpret(response: Response, action: str) -> Any:
     return _interpret(response, action)[0]
 
 
-def _interpret(response: Response, action: str) -> tuple[Any, bool]:
-    """`interpret`, and whether the reply was plain JSON (orjson read it as it is)."""
+def _interpret(response: Response, action: str, quick: Quick | None = None) -> tuple[Any, bool]:
+    """`interpret`, and whether the reply was plain JSON (orjson read it as it is).
+
+    `quick` may read a success reply's body first, without building its entries in
+    Python; whatever it returns None for gets the full reading below."""
     status = response.status
     refuse_redirect(response, action, "check [abstra] endpoint")
     if status in (401, 403):
@@ -80,6 +86,8 @@ def _interpret(response: Response, action: str) -> tuple[Any, bool]:
     if status in (408, 425, 429) or status >= 500 or (status == 413 and "retry-after" in _lower(response.headers)):
         retry_after = parse_retry_after(_lower(response.headers).get("retry-after"))
         raise TransientError(f"{action}: HTTP {status}", action=action, status=status, retry_after=retry_after)
+    if quick is not None and status < 400 and (found := quick(response.body)) is not None:
+        return found, True
     body, plain = _json(response.body)
     if isinstance(body, dict) and body.get("status") == "error":
         message = str(body.get("message") or "no message")[:500]
@@ -119,6 +127,14 @@ def upstream_status(message: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def reply_json(body: bytes) -> Any:
+    """A reply body's JSON as the client reads it (orjson, else the tolerant parser)."""
+    found, _ = _json(body)
+    if found is _INVALID:
+        raise ProtocolError("reply is not valid JSON")
+    return found
+
+
 def _json(body: bytes) -> tuple[Any, bool]:
     """The reply's JSON and whether orjson read it as it is; the tolerant parser
     (`jsonscan.loads`) takes what orjson refuses."""
@@ -143,12 +159,65 @@ def _reply(model: type[_M], data: Any, action: str, limit: int | None, items: st
         raise ProtocolError(
             f"{action}: reply has the wrong shape: {where}: {error['msg']}", action=action
         ) from None
-    count = len(getattr(page, items))
+    _check_count(len(getattr(page, items)), limit, action, items)
+    return page
+
+
+def _check_count(count: int, limit: int | None, action: str, items: str) -> None:
     if limit is not None and count > limit:
         raise ProtocolError(
             f"{action}: page holds {count} {items}, more than the limit of {limit} asked for", action=action
         )
-    return page
+
+
+@dataclass(frozen=True)
+class LogReply:
+    """A log page as the fetcher needs it: how many entries, the next cursor, and the
+    entries either as the reply's bytes (plain JSON: the writer reads them itself,
+    `sinks.entries`) or, for any other reply, read in Python."""
+
+    count: int
+    next_cursor: Any
+    body: bytes | None
+    entries: list[Any]  # [] when `body` is set
+
+
+class _LogData(msgspec.Struct):
+    entries: list[msgspec.Raw] = []  # noqa: RUF012  (msgspec copies defaults)
+    nextCursor: Any = None  # noqa: N815  (the wire's name)
+    next_cursor: Any = msgspec.UNSET  # LogPage reads this name too: such replies get the full reading
+
+
+class _LogEnvelope(msgspec.Struct):
+    status: Any = None
+    data: _LogData | None = None
+
+
+_LOG_ENVELOPE = msgspec.json.Decoder(_LogEnvelope)
+
+
+@dataclass(frozen=True)
+class _LogHead:
+    count: int
+    next_cursor: Any
+
+
+def _log_head(body: bytes) -> _LogHead | None:
+    """A plain success reply's entry count and next cursor, read without building the
+    entries (msgspec only checks their syntax): the fetcher needs no more, and a
+    thousand dicts a page cost the event loop more than the rest of a fetch. None
+    for anything else (not UTF-8, not JSON msgspec reads, another envelope, an odd
+    shape), which the full reading then reads or refuses."""
+    try:
+        if not body.isascii():
+            body.decode("utf-8")  # msgspec does not check the strings it skips
+        reply = _LOG_ENVELOPE.decode(body)
+    except (UnicodeDecodeError, msgspec.DecodeError, RecursionError):
+        return None
+    data = reply.data
+    if reply.status != "success" or data is None or data.next_cursor is not msgspec.UNSET:
+        return None
+    return _LogHead(len(data.entries), data.nextCursor)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -229,9 +298,11 @@ class AbstraClient:
         *,
         budget: RetryBudget | None = None,
         connection: str | None = None,
+        quick: Quick | None = None,
     ) -> tuple[Any, bytes | None]:
         """`execute`, with the reply's bytes when they are plain JSON (None otherwise),
-        for the writer to read the entries from them itself (`sinks.entries`)."""
+        for the writer to read the entries from them itself (`sinks.entries`). What
+        `quick` reads of a success reply stands for its `data` (see `_interpret`)."""
         name = connection or self._connection
         url = self._url if connection is None else _execute_url(self._endpoint, connection)
         body = {"connectionName": name, "actionName": action}
@@ -242,7 +313,7 @@ class AbstraClient:
         async def attempt() -> tuple[Any, bytes | None]:
             self.requests += 1
             response = await self._gate.send(self._transport, "POST", url, self._headers(), payload)
-            data, plain = _interpret(response, action)
+            data, plain = _interpret(response, action, quick)
             return data, response.body if plain else None
 
         if action in MUTATING_ACTIONS:
@@ -286,14 +357,17 @@ class AbstraClient:
 
     async def log_page(self, action: str, q: LogQuery, *, budget: RetryBudget | None = None) -> LogPage:
         """Any of the six log actions; they share one reply shape."""
-        return (await self.log_page_reply(action, q, budget=budget))[0]
+        data = await self.execute(action, q.wire(), budget=budget)
+        return _reply(LogPage, data, action, q.limit, "entries")
 
-    async def log_page_reply(
-        self, action: str, q: LogQuery, *, budget: RetryBudget | None = None
-    ) -> tuple[LogPage, bytes | None]:
-        """`log_page`, with the reply's bytes when they are plain JSON."""
-        data, body = await self.execute_reply(action, q.wire(), budget=budget)
-        return _reply(LogPage, data, action, q.limit, "entries"), body
+    async def log_page_reply(self, action: str, q: LogQuery, *, budget: RetryBudget | None = None) -> LogReply:
+        """`log_page` for the fetcher: a plain reply's entries stay bytes."""
+        data, body = await self.execute_reply(action, q.wire(), budget=budget, quick=_log_head)
+        if isinstance(data, _LogHead) and body is not None:
+            _check_count(data.count, q.limit, action, "entries")
+            return LogReply(data.count, data.next_cursor, body, [])
+        page = _reply(LogPage, data, action, q.limit, "entries")
+        return LogReply(len(page.entries), page.next_cursor, body, [] if body is not None else page.entries)
 
     async def get_organization_action_logs(self, q: LogQuery) -> LogPage:
         return await self.log_page("get_organization_action_logs", q)

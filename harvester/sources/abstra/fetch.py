@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import structlog
 
 from ...errors import ActionError, ProtocolError, WindowRefusedError
@@ -21,7 +20,7 @@ from ...pages import Checkpoint, EntryPage, PageWrite, Reject, Row, SnapshotWrit
 from ...paging import CursorPaging, OffsetPaging
 from ...planner import Partition
 from ...records import RowBuilder
-from .client import AbstraClient
+from .client import AbstraClient, reply_json
 from .models import (
     ConsumptionQuery,
     ExecutionsQuery,
@@ -92,23 +91,23 @@ async def _log_pages(
     while not paging.done:
         query = _log_query(partition, page_size, paging.cursor)
         try:
-            page, body = await client.log_page_reply(stream.action, query, budget=budget)
+            page = await client.log_page_reply(stream.action, query, budget=budget)
         except ActionError as exc:
             if not paging.cursor or paging.pages or isinstance(exc, WindowRefusedError):
                 raise
             log.warning("fetch.cursor_refused", partition=partition.label(), error=str(exc))
             paging = CursorPaging()  # a stored cursor expired: restart the chain; dedup absorbs repeats
             continue
-        paging.advance(len(page.entries), page.next_cursor)
+        paging.advance(page.count, page.next_cursor)
         total_pages += 1
-        if body is not None:
-            total_rows += len(page.entries)
+        if page.body is not None:
+            total_rows += page.count
             after = Checkpoint(partition.key, paging.cursor, 0, paging.done, total_pages, total_rows)
             entries = EntryPage(
-                body,
+                page.body,
                 ("data", "entries"),
-                len(page.entries),
-                functools.partial(_log_rows, builder, partition, body),
+                page.count,
+                functools.partial(_log_rows, builder, partition, page.body),
                 required=builder.required,
                 end=partition.end,
             )
@@ -122,9 +121,10 @@ async def _log_pages(
 
 def _log_rows(builder: RowBuilder, partition: Partition, entries: list[Any] | bytes) -> tuple[list[Row], list[Reject]]:
     """A log page's rows (inside the window) and rejects, read in Python. `entries`
-    may be the reply's bytes (plain JSON, shape already checked)."""
+    may be the reply's bytes (a success envelope, shape already checked; read with
+    the tolerant parser when orjson refuses them, as the client reads any reply)."""
     if isinstance(entries, bytes):
-        entries = orjson.loads(entries)["data"]["entries"]
+        entries = reply_json(entries)["data"]["entries"]
     rows, rejects = _split([builder.build(e, partition.stream) for e in entries])
     return _in_window(rows, partition.end), _tag(rejects, partition)
 
