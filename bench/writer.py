@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=1000, help="pages of 1,000 entries (default 1000 = 1M rows)")
     parser.add_argument("--batch", type=int, default=20, help="pages per transaction (commit_rows / 1000)")
-    parser.add_argument("--memory-limit", default="32MB")
+    parser.add_argument("--memory-limit", default="48MB", help="the default of a run")
     parser.add_argument("--checkpoint-threshold", default=DEFAULT_CHECKPOINT_THRESHOLD)
     args = parser.parse_args()
     rng = random.Random(1)

@@ -186,7 +186,7 @@ class HarvestSettings(_Strict):
 
 class WarehouseSettings(_Strict):
     duckdb: Path = Path("warehouse.duckdb")
-    memory_limit: str = "64MB"
+    memory_limit: str = "48MB"
     parquet: str | None = None  # the Parquet lake: a folder or a URI (s3://bucket/prefix); None/"" = none
     query_spill_limit: str = DEFAULT_SPILL_LIMIT  # temporary disk one `sql` query may use
 
