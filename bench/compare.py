@@ -179,7 +179,8 @@ def run_contender(contender: str, port: int, since: str, until: str, tmp: Path, 
     cmd = [sys.executable, "-m", "harvester", "--log-format", "json", "--log-level", "warning", "backfill",
            "--config", str(toml), *window, "--streams", ",".join(harvest.LOG_STREAMS)]
     seconds, peak, cpu, _ = measure(cmd, env, tmp, label)
-    rows, _, _, problems = harvest.inspect_warehouse(warehouse)
+    landing = harvest.inspect_warehouse(warehouse)
+    rows, problems = landing.rows, landing.problems
     return rows, seconds, peak, cpu, "; ".join(problems)
 
 

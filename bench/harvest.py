@@ -70,6 +70,7 @@ class Result:
     until: str
     seconds: float
     run_seconds: float | None  # from the harvester's own _runs record (no interpreter start-up)
+    writer_seconds: float | None  # of which its writer spent committing
     peak_rss_mb: float
     cpu_seconds: float
     sim_cpu_seconds: float
@@ -362,8 +363,18 @@ def _day(value: datetime) -> str:
 # --- the warehouse ---------------------------------------------------------------
 
 
-def inspect_warehouse(path: Path) -> tuple[int, float | None, int | None, list[str]]:
-    """(rows in the log tables, in-run seconds, requests, problems)."""
+@dataclass(frozen=True)
+class Landing:
+    """What the warehouse says of a run."""
+
+    rows: int  # in the log tables
+    run_seconds: float | None  # the run's own duration, from `_runs`
+    writer_seconds: float | None  # time its writer spent committing (`_runs.stats`)
+    requests: int | None
+    problems: list[str]
+
+
+def inspect_warehouse(path: Path) -> Landing:
     problems: list[str] = []
     rows = 0
     with duckdb.connect(str(path), read_only=True) as con:
@@ -377,12 +388,12 @@ def inspect_warehouse(path: Path) -> tuple[int, float | None, int | None, list[s
             "ORDER BY started_at DESC NULLS LAST LIMIT 1"
         ).fetchone()
     if run is None:
-        return rows, None, None, [*problems, "no run recorded"]
+        return Landing(rows, None, None, None, [*problems, "no run recorded"])
     status, run_seconds, stats = run
     if status != "ok":
         problems.append(f"run status {status!r}")
     stats = orjson.loads(stats) if isinstance(stats, str | bytes) else (stats or {})
-    return rows, run_seconds, stats.get("requests"), problems
+    return Landing(rows, run_seconds, stats.get("writer_seconds"), stats.get("requests"), problems)
 
 
 # --- main ------------------------------------------------------------------------
@@ -412,18 +423,22 @@ def bench_size(
             _children.remove(sim)
     if run.exit_code != 0:
         raise SystemExit(f"harvester exited with code {run.exit_code} for size {size}:\n{run.stderr_tail}")
-    rows, run_seconds, requests, problems = inspect_warehouse(tmp / f"warehouse-{label}.duckdb")
+    landing = inspect_warehouse(tmp / f"warehouse-{label}.duckdb")
+    rows, run_seconds, requests, problems = landing.rows, landing.run_seconds, landing.requests, landing.problems
     if rows != expected:
         problems.append(f"{rows} rows landed but the simulator holds {expected} in the range")
     for problem in problems:
         print(f"  PROBLEM ({label}): {problem}", file=sys.stderr)
-    return Result(size, rows, expected, _day(since), _day(until), run.seconds, run_seconds, run.peak_rss_mb,
+    return Result(size, rows, expected, _day(since), _day(until), run.seconds, run_seconds, landing.writer_seconds,
+                  run.peak_rss_mb,
                   run.cpu_seconds, sim_cpu, sim_rss, requests, load,
                   tuple(run.rss.at(f) for f in (0.25, 0.5, 0.75, 1.0)), not problems)
 
 
 def print_line(r: Result) -> None:
     run = f", {r.run_seconds:.2f}s in-run" if r.run_seconds is not None else ""
+    if r.run_seconds and r.writer_seconds is not None:
+        run += f" (writer busy {r.writer_seconds / r.run_seconds:.0%})"
     shape = "/".join(f"{x:.0f}" for x in r.rss_quarters)
     print(
         f"{r.rows:>9,} rows  {r.seconds:7.2f}s  {r.rate:>9,.0f} rows/s  peak RSS {r.peak_rss_mb:6.1f} MB"

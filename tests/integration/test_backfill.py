@@ -36,6 +36,8 @@ def test_backfill_of_250_projects_over_124_days_equals_ground_truth(simulator: S
     assert_matches_truth(path, server.sim.org, START, END, consumption_days=31)
     for stream in LOG_STREAMS:  # plain entries: SQL typed every page, none needed the Python builder
         assert report.typed[stream] == report.pages[stream] > 0, stream
+    took = (utc_now() - report.started_at).total_seconds()
+    assert 0 < report.stats()["writer_seconds"] <= took, "the writer's busy time is part of the run"
 
 
 def test_a_second_backfill_of_the_same_range_adds_nothing(simulator: SimFactory, tmp_path: Path) -> None:
