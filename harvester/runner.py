@@ -450,9 +450,10 @@ async def _writer(
     keys, COMMIT), so committing each page as it comes spends a core on overhead
     that one 10,000-row batch pays once.
 
-    The time spent committing adds up in `RunReport.writer_seconds`: close to the
-    run's duration, the warehouse side (CPU, disk) is what bounds the run; far
-    below it, the API is.
+    The time spent committing (with any wait for the connection the planner also
+    uses, which is brief) adds up in `RunReport.writer_seconds`: close to the run's
+    duration, the warehouse side (CPU, disk) is what bounds the run; far below it,
+    the API is.
     """
     gathered: list[Write] = []
     ended = False

@@ -8,7 +8,7 @@ which is correct because exactly one writer ever runs them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 
@@ -79,24 +79,25 @@ def _insert_absent(
 
 
 def day_numbers(day: str) -> str:
-    """SQL of the UTC day number (days since 1970) of the timestamp column `day`."""
-    return f"epoch_ms({day}) // {_DAY * 1000}"
+    """SQL of the UTC day number (days since 1970, rounded down also before it) of the
+    timestamp column `day`."""
+    return f"floor(epoch_ms({day}) / {_DAY * 1000})::BIGINT"
 
 
-def _near(day: str, days: Sequence[int | None]) -> tuple[str, dict[str, str]]:
+def _near(day: str, days: Sequence[int | None]) -> tuple[str, dict[str, int]]:
     """A filter on stored rows `o` keeping those within a day of the staged rows'
     `days` (`probe_ranges`), as constant ranges DuckDB pushes into its scan;
     ("", {}) when a staged time is NULL (nothing to narrow by). Bounds travel as
-    text so no stored value is converted through Python."""
+    epoch seconds that DuckDB turns into instants (its range is wider than Python's
+    datetime, so an entry stamped in year 9999 or 1 is no problem)."""
     if not days or any(d is None for d in days):
         return "", {}
     ranges = probe_ranges([d for d in days if d is not None])
-    params: dict[str, str] = {}
+    params: dict[str, int] = {}
     for k, (lo, hi) in enumerate(ranges):
-        params[f"lo{k}"] = datetime.fromtimestamp(lo, UTC).isoformat()
-        params[f"hi{k}"] = datetime.fromtimestamp(hi, UTC).isoformat()
+        params[f"lo{k}"], params[f"hi{k}"] = lo, hi
     filters = " OR ".join(
-        f"o.{day} BETWEEN $lo{k}::TIMESTAMPTZ AND $hi{k}::TIMESTAMPTZ" for k in range(len(ranges))
+        f"o.{day} BETWEEN to_timestamp($lo{k}) AND to_timestamp($hi{k})" for k in range(len(ranges))
     )
     return f" AND ({filters})", params
 

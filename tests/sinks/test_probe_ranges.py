@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 from sinks.merge import MAX_PROBE_RANGES, probe_ranges
 
 DAY = 86_400
-DAYS = st.sets(st.integers(min_value=16_000, max_value=22_000), min_size=1, max_size=80)
+FIRST_DAY, LAST_DAY = -719_162, 2_932_896  # 0001-01-01 and 9999-12-31, as UTC day numbers
+DAYS = st.sets(st.integers(min_value=16_000, max_value=22_000), min_size=1, max_size=80) | st.sets(
+    st.integers(min_value=FIRST_DAY, max_value=LAST_DAY), min_size=1, max_size=40
+)
 
 
 @given(DAYS)

@@ -97,6 +97,23 @@ def test_the_probe_looks_beside_every_run_of_days_of_a_batch(warehouse: Warehous
     ]
 
 
+@pytest.mark.parametrize(
+    ("stored", "again"),
+    [
+        (datetime(1969, 12, 30, 16, tzinfo=UTC), datetime(1969, 12, 31, 12, tzinfo=UTC)),  # days before 1970
+        (datetime(9999, 12, 30, 16, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),  # the last day
+        (datetime(1, 1, 2, 12, tzinfo=UTC), datetime(1, 1, 1, 20, tzinfo=UTC)),  # the first day
+    ],
+    ids=["1969", "9999", "0001"],
+)
+def test_the_probe_finds_a_moved_copy_at_any_date(warehouse: Warehouse, stored: datetime, again: datetime) -> None:
+    """Day numbers round down before 1970, and the probe's bounds are built by DuckDB,
+    whose range is wider than Python's: a copy within a day is found at any date."""
+    warehouse.commit_pages([page(LOGS, "connector_action_logs", [log_row(1, created_at=stored)])])
+    warehouse.commit_pages([page(LOGS, "connector_action_logs", [log_row(1, created_at=again, event="later")])])
+    assert fetch(warehouse, "SELECT id, event FROM connector_action_logs") == [("e1", "executeQuery")]
+
+
 def exec_row(i: str, status: str) -> dict[str, Any]:
     return {"id": i, "created_at": T0, "project_id": "p1", "status": status, "raw": {"status": status}}
 

@@ -248,6 +248,9 @@ LOG_BODIES = {
     "not json": b'{"status":"success","data":{"entries":[',
     "not utf-8": b'{"status":"success","data":{"entries":[{"id":"a","email":"bad\xff"}],"nextCursor":null}}',
     "deep": b'{"status":"success","data":{"entries":[' + b"[" * 3000 + b"]" * 3000 + b'],"nextCursor":null}}',
+    "float past a double": b'{"status":"success","data":{"entries":[{"id":"a","m":{"x":1e400}}],"nextCursor":null}}',
+    "integer past 64 bits": b'{"status":"success","data":{"entries":[{"id":"a","n":-123456789012345678901}]}}',
+    "cursor past 64 bits": b'{"status":"success","data":{"entries":[],"nextCursor":123456789012345678901234567890}}',
 }
 
 
@@ -275,11 +278,12 @@ def test_the_quick_reading_of_a_log_reply_pages_as_the_full_reading(body: bytes,
 
 
 def test_the_quick_reading_keeps_only_plain_utf8_replies_as_bytes() -> None:
-    """A reply it takes goes to the writer as bytes; one with bytes that are not UTF-8
-    is left to the full reading (the tolerant parser, entry by entry, in Python)."""
+    """A reply it takes goes to the writer as bytes; one orjson would refuse (bytes that
+    are not UTF-8, a number out of range) is left to the full reading (the tolerant
+    parser, entry by entry, in Python), so the entry lands or is rejected as before."""
     from harvester.sources.abstra.client import _interpret, _log_head, _LogHead
 
     assert isinstance(_interpret(Response(200, {}, LOG_BODIES["plain"]), ACTION, _log_head)[0], _LogHead)
-    for name in ("not utf-8", "deep", "snake cursor", "entries null"):
+    for name in ("not utf-8", "deep", "snake cursor", "entries null", "float past a double", "integer past 64 bits"):
         data, _ = _interpret(Response(200, {}, LOG_BODIES[name]), ACTION, _log_head)
         assert not isinstance(data, _LogHead), name

@@ -194,6 +194,10 @@ class _LogEnvelope(msgspec.Struct):
 
 
 _LOG_ENVELOPE = msgspec.json.Decoder(_LogEnvelope)
+# Numbers orjson refuses (an integer past 64 bits, a float past a double's range) need
+# 19 digits in a row or a 3-digit exponent; msgspec does not range-check what it skips,
+# so a reply with anything like one (also inside a string: only slower) is read in full.
+_HUGE_NUMBER = re.compile(rb"[:,\[]\s*-?(?:[0-9]{19}|[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{3})")
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,9 @@ def _log_head(body: bytes) -> _LogHead | None:
     entries (msgspec only checks their syntax): the fetcher needs no more, and a
     thousand dicts a page cost the event loop more than the rest of a fetch. None
     for anything else (not UTF-8, not JSON msgspec reads, another envelope, an odd
-    shape), which the full reading then reads or refuses."""
+    shape, a number orjson would refuse), which the full reading then reads or refuses."""
+    if _HUGE_NUMBER.search(body):
+        return None
     try:
         if not body.isascii():
             body.decode("utf-8")  # msgspec does not check the strings it skips
