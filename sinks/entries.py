@@ -135,7 +135,6 @@ def stage_entries(
     )
 
 
-
 def rows_sql(shape: Shape, stage: str, tab: int, *, repeated: bool) -> str:
     """The rows of table number `tab` to merge: those inside their window and, when a
     key is `repeated`, its first copy in page order (what `dedupe_rows` keeps). The
