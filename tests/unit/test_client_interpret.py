@@ -251,6 +251,7 @@ LOG_BODIES = {
     "float past a double": b'{"status":"success","data":{"entries":[{"id":"a","m":{"x":1e400}}],"nextCursor":null}}',
     "integer past 64 bits": b'{"status":"success","data":{"entries":[{"id":"a","n":-123456789012345678901}]}}',
     "cursor past 64 bits": b'{"status":"success","data":{"entries":[],"nextCursor":123456789012345678901234567890}}',
+    "over 1 MiB of tiny entries": b'{"status":"success","data":{"entries":[' + b"0," * 600_000 + b'0],"nextCursor":"c"}}',
 }
 
 
@@ -284,6 +285,8 @@ def test_the_quick_reading_keeps_only_plain_utf8_replies_as_bytes() -> None:
     from harvester.sources.abstra.client import _interpret, _log_head, _LogHead
 
     assert isinstance(_interpret(Response(200, {}, LOG_BODIES["plain"]), ACTION, _log_head)[0], _LogHead)
-    for name in ("not utf-8", "deep", "snake cursor", "entries null", "float past a double", "integer past 64 bits"):
+    odd = ("not utf-8", "deep", "snake cursor", "entries null", "float past a double", "integer past 64 bits",
+           "over 1 MiB of tiny entries")  # the last: 48 bytes of msgspec.Raw per 2-byte entry
+    for name in odd:
         data, _ = _interpret(Response(200, {}, LOG_BODIES[name]), ACTION, _log_head)
         assert not isinstance(data, _LogHead), name

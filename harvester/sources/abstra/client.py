@@ -194,6 +194,12 @@ class _LogEnvelope(msgspec.Struct):
 
 
 _LOG_ENVELOPE = msgspec.json.Decoder(_LogEnvelope)
+# Each entry costs a 48-byte `msgspec.Raw` (plus its list slot) until the page is
+# counted, and an entry can be as short as `0,`: a hostile page of tiny entries makes
+# that 28 times its size. Up to 1 MiB (a page of 1,000 ordinary entries is ~200 KB)
+# that is at most ~30 MB, about what orjson's dicts cost for a page of `{}` entries
+# of that size; larger replies get the full reading, as before this path existed.
+_QUICK_MAX_BYTES = 1 << 20
 # Numbers orjson refuses (an integer past 64 bits, a float past a double's range) need
 # 19 digits in a row or a 3-digit exponent; msgspec does not range-check what it skips,
 # so a reply with anything like one (also inside a string: only slower) is read in full.
@@ -211,8 +217,9 @@ def _log_head(body: bytes) -> _LogHead | None:
     entries (msgspec only checks their syntax): the fetcher needs no more, and a
     thousand dicts a page cost the event loop more than the rest of a fetch. None
     for anything else (not UTF-8, not JSON msgspec reads, another envelope, an odd
-    shape, a number orjson would refuse), which the full reading then reads or refuses."""
-    if _HUGE_NUMBER.search(body):
+    shape, a number orjson would refuse, a reply over `_QUICK_MAX_BYTES`), which the
+    full reading then reads or refuses."""
+    if len(body) > _QUICK_MAX_BYTES or _HUGE_NUMBER.search(body):
         return None
     try:
         if not body.isascii():
