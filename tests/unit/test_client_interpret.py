@@ -257,13 +257,13 @@ LOG_BODIES = {
 
 def _paged(response: Response, quick: bool) -> tuple[object, ...]:
     """(entries, next cursor) the fetcher pages with, or the error, from one reading."""
-    from harvester.sources.abstra.client import _interpret, _log_head, _LogHead
+    from harvester.sources.abstra.client import LogReply, _interpret, _log_head
     from harvester.sources.abstra.client import _reply as as_model
     from harvester.sources.abstra.models import LogPage
 
     try:
         data, _ = _interpret(response, ACTION, _log_head if quick else None)
-        if isinstance(data, _LogHead):
+        if isinstance(data, LogReply):
             return data.count, data.next_cursor
         page = as_model(LogPage, data, ACTION, None, "entries")
         return len(page.entries), page.next_cursor
@@ -282,11 +282,11 @@ def test_the_quick_reading_keeps_only_plain_utf8_replies_as_bytes() -> None:
     """A reply it takes goes to the writer as bytes; one orjson would refuse (bytes that
     are not UTF-8, a number out of range) is left to the full reading (the tolerant
     parser, entry by entry, in Python), so the entry lands or is rejected as before."""
-    from harvester.sources.abstra.client import _interpret, _log_head, _LogHead
+    from harvester.sources.abstra.client import LogReply, _interpret, _log_head
 
-    assert isinstance(_interpret(Response(200, {}, LOG_BODIES["plain"]), ACTION, _log_head)[0], _LogHead)
+    assert isinstance(_interpret(Response(200, {}, LOG_BODIES["plain"]), ACTION, _log_head)[0], LogReply)
     odd = ("not utf-8", "deep", "snake cursor", "entries null", "float past a double", "integer past 64 bits",
            "over 1 MiB of tiny entries")  # the last: 48 bytes of msgspec.Raw per 2-byte entry
     for name in odd:
         data, _ = _interpret(Response(200, {}, LOG_BODIES[name]), ACTION, _log_head)
-        assert not isinstance(data, _LogHead), name
+        assert not isinstance(data, LogReply), name

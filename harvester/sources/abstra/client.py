@@ -50,7 +50,15 @@ from .models import (
     ProjectQuery,
 )
 
-__all__ = ["MUTATING_ACTIONS", "AbstraClient", "ConnectionNotFoundError", "LogReply", "interpret", "reply_json", "upstream_status"]
+__all__ = [
+    "MUTATING_ACTIONS",
+    "AbstraClient",
+    "ConnectionNotFoundError",
+    "LogReply",
+    "interpret",
+    "reply_json",
+    "upstream_status",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 Quick = Callable[[bytes], Any]  # a reply body -> what stands for its `data`, or None
@@ -206,14 +214,8 @@ _QUICK_MAX_BYTES = 1 << 20
 _HUGE_NUMBER = re.compile(rb"[:,\[]\s*-?(?:[0-9]{19}|[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{3})")
 
 
-@dataclass(frozen=True)
-class _LogHead:
-    count: int
-    next_cursor: Any
-
-
-def _log_head(body: bytes) -> _LogHead | None:
-    """A plain success reply's entry count and next cursor, read without building the
+def _log_head(body: bytes) -> LogReply | None:
+    """A plain success reply (entry count, next cursor, its bytes), read without building the
     entries (msgspec only checks their syntax): the fetcher needs no more, and a
     thousand dicts a page cost the event loop more than the rest of a fetch. None
     for anything else (not UTF-8, not JSON msgspec reads, another envelope, an odd
@@ -230,7 +232,7 @@ def _log_head(body: bytes) -> _LogHead | None:
     data = reply.data
     if reply.status != "success" or data is None or data.next_cursor is not msgspec.UNSET:
         return None
-    return _LogHead(len(data.entries), data.nextCursor)
+    return LogReply(len(data.entries), data.nextCursor, body, [])
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -376,9 +378,9 @@ class AbstraClient:
     async def log_page_reply(self, action: str, q: LogQuery, *, budget: RetryBudget | None = None) -> LogReply:
         """`log_page` for the fetcher: a plain reply's entries stay bytes."""
         data, body = await self.execute_reply(action, q.wire(), budget=budget, quick=_log_head)
-        if isinstance(data, _LogHead) and body is not None:
+        if isinstance(data, LogReply):
             _check_count(data.count, q.limit, action, "entries")
-            return LogReply(data.count, data.next_cursor, body, [])
+            return data
         page = _reply(LogPage, data, action, q.limit, "entries")
         return LogReply(len(page.entries), page.next_cursor, body, [] if body is not None else page.entries)
 
