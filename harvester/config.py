@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -81,6 +81,8 @@ class ApiSettings(_Strict):
     """What every HTTP source shares: where the API is, its token (from the
     environment only), and how long and how often to try a call."""
 
+    section: ClassVar[str] = "abstra"  # the config section, for messages that say what to change
+
     endpoint: str
     token: SecretStr | None = Field(default=None, exclude=True)
     timeout_seconds: float = Field(default=300.0, gt=0, le=MAX_TIMEOUT_SECONDS)
@@ -93,6 +95,10 @@ class ApiSettings(_Strict):
     # A reply larger than this (after decompression) fails its partition: far below
     # the run's memory budget, far above any real page (500 entries are ~0.5 MB).
     max_reply_mb: int = Field(default=32, ge=1, le=1024)
+    # ... and a reply holding more JSON values than this (bounded by its `{ [ , :`
+    # bytes) too, so a reply of tiny values cannot make the parse take the memory:
+    # ~60 MB at most for 500,000; a page of 1,000 log entries holds ~20,000.
+    max_reply_values: int = Field(default=500_000, ge=1_000, le=100_000_000)
 
     @field_validator("endpoint")
     @classmethod
@@ -121,6 +127,8 @@ class AbstraSettings(ApiSettings):
 class AutomationsSettings(ApiSettings):
     """The automations API (seed 001): one organization, the listed workspaces."""
 
+    section: ClassVar[str] = "automations"
+
     organization_id: str = Field(min_length=1)
     workspaces: tuple[str, ...] = Field(min_length=1)
     page_size: int = Field(default=1000, ge=1, le=1000)
@@ -128,6 +136,8 @@ class AutomationsSettings(ApiSettings):
 
 class FlowsSettings(ApiSettings):
     """The flow-monitoring API (seed 003): execution counts and the tenants' logs."""
+
+    section: ClassVar[str] = "flows"
 
     tenants: tuple[str, ...] = Field(min_length=1)
     group_by: tuple[Literal["user", "flow", "component"], ...] = ("user", "flow", "component")

@@ -12,7 +12,7 @@ The tree is small so a caller can catch at the level it cares about::
     │   ├── TransientError                worth retrying: 429, 5xx, reset, timeout, bad JSON
     │   ├── PagingError                   a cursor loop, a runaway chain, a cursor too long
     │   ├── ProtocolError                 a reply that breaks the contract: wrong shape, too many entries
-    │   │   └── ReplyTooLargeError        ... or more bytes than `max_reply_mb`
+    │   │   └── ReplyTooLargeError        ... or over `max_reply_mb` / `max_reply_values`
     │   └── RedirectError         exit 2  a 3xx: the endpoint is wrong (never followed)
     ├── SinkError                         the warehouse refused a write or a query
     │   └── StorageError          exit 5  the storage failed: disk full, corrupt file, out of memory
@@ -105,7 +105,8 @@ class ProtocolError(FetchError):
 
 
 class ReplyTooLargeError(ProtocolError):
-    """The reply was larger than `max_reply_mb` (counted after decompression)."""
+    """The reply was larger than `max_reply_mb` (counted after decompression), or held
+    more JSON values than `max_reply_values` could parse within the memory budget."""
 
 
 class RedirectError(FetchError):

@@ -4,13 +4,17 @@ Everything the network can do wrong (reset, timeout, a body cut short) is conver
 here into `TransientError`, so the client above reasons about replies, not sockets.
 A test or another runtime can swap in any object with the same `request` method.
 
-Three limits are properties of this seam, so no caller can forget them:
+Four limits are properties of this seam, so no caller can forget them:
 
 - redirects are never followed (`allow_redirects=False`): a 3xx comes back as a
   reply, and the token is never sent anywhere but the configured endpoint;
 - a reply is read as a stream and stops at `max_reply_bytes` counted after
   decompression (a gzip bomb inflates chunk by chunk, never whole); a larger
   `Content-Length` is refused before reading;
+- a reply holds at most `max_reply_values` of the bytes `{ [ , :`. A JSON parse
+  builds at most two values per such byte (plus the root), whatever the text, so
+  this caps the memory a parse can take: 30 MB of `{}` would build 10M dicts,
+  about 700 MB, under the byte cap alone;
 - a reply that pauses longer than `read_timeout_seconds` between bytes is cut, and
   `timeout_seconds` still bounds the whole attempt.
 """
@@ -26,7 +30,18 @@ import aiohttp
 
 from .errors import ReplyTooLargeError, TransientError
 
-__all__ = ["AiohttpTransport", "Response", "Transport"]
+__all__ = ["AiohttpTransport", "Response", "Transport", "structural_bytes"]
+
+_STRUCTURAL = tuple(b"{[,:")
+
+
+def structural_bytes(buffer: bytes | bytearray, start: int = 0) -> int:
+    """The `{ [ , :` bytes of `buffer[start:]`. Every value a JSON parse builds, but
+    the root, follows one of them (a container's first item follows its `[` or `{`,
+    an object's value its `:`, any later item its `,`) and each container is one, so
+    a parse builds at most 1 + 2 × this many values. An upper bound, not a count:
+    such bytes inside strings count too."""
+    return sum(buffer.count(byte, start) for byte in _STRUCTURAL)
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,8 @@ class AiohttpTransport:
         pool_size: int,
         read_timeout_seconds: float = 60.0,
         max_reply_bytes: int = 32 << 20,
+        max_reply_values: int = 500_000,
+        section: str = "abstra",
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_seconds,
@@ -63,6 +80,8 @@ class AiohttpTransport:
         )
         self._pool_size = pool_size
         self._max_bytes = max_reply_bytes
+        self._max_values = max_reply_values
+        self._section = section
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -96,16 +115,29 @@ class AiohttpTransport:
         if reply.content_length is not None and reply.content_length > self._max_bytes:
             raise self._too_large(f"Content-Length {reply.content_length}")
         body = bytearray()
+        counted = structural = 0
         async for chunk in reply.content.iter_chunked(1 << 16):
             body += chunk
             if len(body) > self._max_bytes:
                 raise self._too_large("the reply went on")
+            if len(body) > self._max_values:  # fewer bytes cannot hold more of them
+                structural += structural_bytes(body, counted)
+                counted = len(body)
+                if structural > self._max_values:
+                    raise self._too_many()
         return bytes(body)
 
     def _too_large(self, why: str) -> ReplyTooLargeError:
         mb = self._max_bytes / (1 << 20)
         return ReplyTooLargeError(
-            f"reply larger than max_reply_mb = {mb:g} ({why}); raise [abstra] max_reply_mb if such replies are real"
+            f"reply larger than max_reply_mb = {mb:g} ({why}); "
+            f"raise [{self._section}] max_reply_mb if such replies are real"
+        )
+
+    def _too_many(self) -> ReplyTooLargeError:
+        return ReplyTooLargeError(
+            f"reply holds more than max_reply_values = {self._max_values:,} JSON values (counted by its "
+            f"{{ [ , : bytes); raise [{self._section}] max_reply_values if such replies are real"
         )
 
     async def aclose(self) -> None:

@@ -172,6 +172,35 @@ def test_a_content_length_over_the_cap_is_refused_before_reading(tmp_path: Path)
     assert "larger than max_reply_mb = 1" in report.failures[0]
 
 
+@pytest.mark.parametrize("value", [b"{}", b"[]", b"0"])
+def test_a_reply_of_tiny_values_stops_at_the_value_cap_before_it_is_parsed(tmp_path: Path, value: bytes) -> None:
+    """600,001 tiny entries (1-2 MB, far under the byte cap) would build 600,000
+    Python objects in the parse, ~40 MB (30 MB of them: ~700 MB). The transport
+    refuses them while reading, by the default `max_reply_values`: the partition
+    fails once, its first page stays, and the message says what to raise."""
+    tiny = b'{"status": "success", "data": {"entries": [' + b",".join([value] * 600_001) + b'], "nextCursor": null}}'
+    path = tmp_path / "w.duckdb"
+    pages = {None: reply_json(page([entry(7)], "c1")), "c1": reply_bytes(tiny)}
+    with hostile_server({GOOD: reply_json(page([entry(1), entry(2)])), HOSTILE: _by_cursor(pages)}) as server:
+        report = anyio.run(harvest, _settings(server.endpoint, path), Backfill(START, END, STREAMS))
+        asked = server.actions().count(HOSTILE)
+    _assert_partition_failed(report, path, "more than max_reply_values = 500,000", "raise [abstra] max_reply_values")
+    assert asked == 2 and set(table_ids(path, "auth_attempt_logs")) == {"e7"}
+
+
+def test_a_reply_of_many_values_lands_when_max_reply_values_allows_it(tmp_path: Path) -> None:
+    """The cap is a setting: a page of 100 real entries holding ~1,600 values is
+    refused under a cap of 1,000 and lands once the cap is raised."""
+    entries = [entry(n, detail={"tags": list(range(10))}) for n in range(100)]
+    body = orjson.dumps(page(entries))
+    path = tmp_path / "w.duckdb"
+    report = _run({HOSTILE: reply_bytes(body)}, path, max_reply_values=1_000)
+    _assert_partition_failed(report, path, "more than max_reply_values = 1,000")
+    report = _run({HOSTILE: reply_bytes(body)}, path, max_reply_values=100_000)
+    assert report.status == "ok", report.failures
+    assert len(table_ids(path, "auth_attempt_logs")) == 100
+
+
 def test_a_page_with_more_entries_than_the_limit_is_a_protocol_error(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     report = _run({HOSTILE: reply_json(page([entry(n) for n in range(101)]))}, path)
