@@ -96,9 +96,15 @@ class ApiSettings(_Strict):
     # the run's memory budget, far above any real page (500 entries are ~0.5 MB).
     max_reply_mb: int = Field(default=32, ge=1, le=1024)
     # ... and a reply holding more JSON values than this (bounded by its `{ [ , :`
-    # bytes) too, so a reply of tiny values cannot make the parse take the memory:
-    # ~60 MB at most for 500,000; a page of 1,000 log entries holds ~20,000.
-    max_reply_values: int = Field(default=500_000, ge=1_000, le=100_000_000)
+    # bytes) too, so no reply costs more to parse than an ordinary one at the byte cap
+    # (~200 MB): 30 MB of `{}` would cost ~700 MB. Ordinary JSON holds one such byte
+    # in 10-15 (an ISO time holds two), so it trips near 20-30 MB; a page of 1,000
+    # log entries holds ~20,000.
+    max_reply_values: int = Field(default=2_000_000, ge=1_000, le=100_000_000)
+
+    def settings_location(self) -> str:
+        """Where this API's settings go, as a message that says to change one names it."""
+        return f"[{self.section}]"
 
     @field_validator("endpoint")
     @classmethod
@@ -114,6 +120,11 @@ class AbstraSettings(ApiSettings):
     endpoint: str = DEFAULT_ENDPOINT
     connection: str = "abstra-manager"
     manager_streams: bool = True  # false: this section only carries the API for [[custom]] streams
+
+    def settings_location(self) -> str:
+        # A config of custom streams alone means manager_streams = false; a user who
+        # adds [abstra] to raise a cap must keep it so, or the Manager's streams start.
+        return "[abstra]" if self.manager_streams else "[abstra] (with manager_streams = false)"
 
     @field_validator("connection")
     @classmethod

@@ -91,7 +91,7 @@ def transport_for(api: ApiSettings, pool_size: int) -> AiohttpTransport:
         read_timeout_seconds=api.read_timeout_seconds,
         max_reply_bytes=api.max_reply_mb << 20,
         max_reply_values=api.max_reply_values,
-        section=api.section,
+        settings=api.settings_location(),
     )
 
 

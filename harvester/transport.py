@@ -12,9 +12,10 @@ Four limits are properties of this seam, so no caller can forget them:
   decompression (a gzip bomb inflates chunk by chunk, never whole); a larger
   `Content-Length` is refused before reading;
 - a reply holds at most `max_reply_values` of the bytes `{ [ , :`. A JSON parse
-  builds at most two values per such byte (plus the root), whatever the text, so
-  this caps the memory a parse can take: 30 MB of `{}` would build 10M dicts,
-  about 700 MB, under the byte cap alone;
+  builds at most two values per such byte (plus the root), so this caps how many
+  objects a parse can build: 30 MB of `{}` would build 10M dicts, ~700 MB, under
+  the byte cap alone, where an ordinary reply of 30 MB parses into ~150-200 MB.
+  Strings are not counted: the byte cap bounds them (up to 4 bytes a character);
 - a reply that pauses longer than `read_timeout_seconds` between bytes is cut, and
   `timeout_seconds` still bounds the whole attempt.
 """
@@ -70,8 +71,8 @@ class AiohttpTransport:
         pool_size: int,
         read_timeout_seconds: float = 60.0,
         max_reply_bytes: int = 32 << 20,
-        max_reply_values: int = 500_000,
-        section: str = "abstra",
+        max_reply_values: int = 2_000_000,
+        settings: str = "[abstra]",
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_seconds,
@@ -81,7 +82,7 @@ class AiohttpTransport:
         self._pool_size = pool_size
         self._max_bytes = max_reply_bytes
         self._max_values = max_reply_values
-        self._section = section
+        self._settings = settings  # where the caps are set, for the message that says to raise one
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -131,13 +132,13 @@ class AiohttpTransport:
         mb = self._max_bytes / (1 << 20)
         return ReplyTooLargeError(
             f"reply larger than max_reply_mb = {mb:g} ({why}); "
-            f"raise [{self._section}] max_reply_mb if such replies are real"
+            f"raise max_reply_mb in {self._settings} if such replies are real"
         )
 
     def _too_many(self) -> ReplyTooLargeError:
         return ReplyTooLargeError(
             f"reply holds more than max_reply_values = {self._max_values:,} JSON values (counted by its "
-            f"{{ [ , : bytes); raise [{self._section}] max_reply_values if such replies are real"
+            f"{{ [ , : bytes); raise max_reply_values in {self._settings} if such replies are real"
         )
 
     async def aclose(self) -> None:

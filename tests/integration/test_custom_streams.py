@@ -131,6 +131,8 @@ def server(simulator: SimFactory) -> ServerHandle:
 def test_one_stream_of_each_paging_kind_lands_exactly_the_ground_truth(server: ServerHandle, tmp_path: Path) -> None:
     settings = _settings(server, tmp_path, {name: spec for name, (spec, _, _) in KINDS.items()})
     assert settings.abstra is not None and not settings.abstra.manager_streams  # [[custom]] alone: no Manager streams
+    # a message that says to raise a cap in [abstra] must not make the user start them
+    assert settings.abstra.settings_location() == "[abstra] (with manager_streams = false)"
     report = _run(settings, Incremental())
     assert report.status == "ok", report.failures
     for name, (_, id_key, when) in KINDS.items():
@@ -267,6 +269,7 @@ def test_custom_streams_beside_abstra_keep_the_manager_streams_and_are_named_by_
     config.write_text("[abstra]\n" + config.read_text())
     settings = load_settings(config, env={})
     assert settings.abstra is not None and settings.abstra.manager_streams
+    assert settings.abstra.settings_location() == "[abstra]"
     sources = build_sources(settings)
     assert [s.name for s in sources] == ["abstra", "custom"]
     chosen = resolve_streams(sources, ["custom_logs"])

@@ -31,8 +31,10 @@ from harvester.config import (
     Settings,
     WarehouseSettings,
 )
-from harvester.errors import ExitCode, RedirectError
+from harvester.errors import ExitCode, RedirectError, ReplyTooLargeError
+from harvester.http import transport_for
 from harvester.runner import Backfill, Incremental, RunReport, harvest
+from harvester.transport import structural_bytes
 
 from ..hostile import (
     TOKEN,
@@ -174,18 +176,45 @@ def test_a_content_length_over_the_cap_is_refused_before_reading(tmp_path: Path)
 
 @pytest.mark.parametrize("value", [b"{}", b"[]", b"0"])
 def test_a_reply_of_tiny_values_stops_at_the_value_cap_before_it_is_parsed(tmp_path: Path, value: bytes) -> None:
-    """600,001 tiny entries (1-2 MB, far under the byte cap) would build 600,000
-    Python objects in the parse, ~40 MB (30 MB of them: ~700 MB). The transport
-    refuses them while reading, by the default `max_reply_values`: the partition
-    fails once, its first page stays, and the message says what to raise."""
-    tiny = b'{"status": "success", "data": {"entries": [' + b",".join([value] * 600_001) + b'], "nextCursor": null}}'
+    """2,000,001 tiny entries (4-6 MB, far under the byte cap) would build as many
+    Python objects in the parse (30 MB of `{}`: ~700 MB). The transport refuses them
+    while reading, by the default `max_reply_values`: the partition fails once, its
+    first page stays, and the message says what to raise."""
+    tiny = b'{"status": "success", "data": {"entries": [' + b",".join([value] * 2_000_001) + b'], "nextCursor": null}}'
     path = tmp_path / "w.duckdb"
     pages = {None: reply_json(page([entry(7)], "c1")), "c1": reply_bytes(tiny)}
     with hostile_server({GOOD: reply_json(page([entry(1), entry(2)])), HOSTILE: _by_cursor(pages)}) as server:
         report = anyio.run(harvest, _settings(server.endpoint, path), Backfill(START, END, STREAMS))
         asked = server.actions().count(HOSTILE)
-    _assert_partition_failed(report, path, "more than max_reply_values = 500,000", "raise [abstra] max_reply_values")
+    _assert_partition_failed(report, path, "more than max_reply_values = 2,000,000", "raise max_reply_values in [abstra]")
     assert asked == 2 and set(table_ids(path, "auth_attempt_logs")) == {"e7"}
+
+
+def test_ordinary_json_reaches_the_byte_cap_before_the_value_cap() -> None:
+    """The default value cap is set so that ordinary records (here one `{ [ , :` byte
+    in 11: an ISO time holds two) pass up to ~20 MB, near the 32 MB byte cap, while
+    tiny values stop at a few MB: measured on the transport itself, over loopback."""
+    record = b'{"email": "person%07d@plainlist.test", "role": "member", "joined": "2025-01-01T00:00:00.000Z"}'
+    ordinary = b"[" + b",".join(record % i for i in range(220_000)) + b"]"  # ~20 MB
+    assert 1_900_000 < structural_bytes(ordinary) < 2_000_000 and len(ordinary) > 20 << 20
+    assert _fetch(ordinary) == ordinary
+    assert "max_reply_values = 2,000,000" in str(_fetch(b"[" + b",".join([b"{}"] * 1_000_001) + b"]"))
+
+
+def _fetch(body: bytes) -> bytes | str:
+    """`body` as the transport of default [abstra] settings reads it, or its refusal."""
+
+    async def read(endpoint: str) -> bytes | str:
+        transport = transport_for(AbstraSettings(endpoint=endpoint), pool_size=1)
+        try:
+            return (await transport.request("POST", f"{endpoint}/any", {}, b"{}")).body
+        except ReplyTooLargeError as exc:
+            return str(exc)
+        finally:
+            await transport.aclose()
+
+    with hostile_server({"*": reply_bytes(body)}) as server:
+        return anyio.run(read, server.endpoint)
 
 
 def test_a_reply_of_many_values_lands_when_max_reply_values_allows_it(tmp_path: Path) -> None:
