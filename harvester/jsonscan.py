@@ -19,10 +19,18 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ENTRY_DEPTH", "Unparsed", "loads", "parse_shallow", "value_end"]
+from .errors import ReplyTooLargeError
+
+__all__ = ["ENTRY_DEPTH", "SHALLOW_MAX_VALUES", "Unparsed", "loads", "parse_shallow", "structural_bytes", "value_end"]
 
 # envelope → data → entries → one entry: the level at which values are parsed alone
 ENTRY_DEPTH = 3
+# The shallow walk is a Python loop that keeps each value it cannot parse as its own
+# text and reason (~250 bytes, ~10 µs each): meant for one entry nested too deep among
+# a page of ordinary ones, it takes replies of at most this many values (a page of
+# 1,000 log entries holds ~20,000), so a hostile one cannot spend the memory or time.
+SHALLOW_MAX_VALUES = 200_000
+_STRUCTURAL = tuple(b"{[,:")
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRUCTURE = re.compile(r'["\[\]{}]')
@@ -38,11 +46,22 @@ class Unparsed:
     reason: str
 
 
+def structural_bytes(buffer: bytes | bytearray, start: int = 0) -> int:
+    """The `{ [ , :` bytes of `buffer[start:]`. Every value a JSON parse builds, but
+    the root, follows one of them (a container's first item follows its `[` or `{`,
+    an object's value its `:`, any later item its `,`) and each container is one, so
+    a parse builds at most 1 + 2 × this many values. An upper bound, not a count:
+    such bytes inside strings count too."""
+    return sum(buffer.count(byte, start) for byte in _STRUCTURAL)
+
+
 def loads(body: bytes | str) -> Any:
     """A reply's JSON. orjson first (fast); the stdlib takes what orjson refuses but is
     still JSON: integers past 64 bits, bytes that are not UTF-8 (kept as lone
     surrogates, so the one entry holding them becomes a reject, not the page); the
-    shallow walk takes nesting too deep for both. Raises ValueError for non-JSON."""
+    shallow walk takes nesting too deep for both, in a reply of at most
+    `SHALLOW_MAX_VALUES` values (ReplyTooLargeError beyond). Raises ValueError for
+    non-JSON."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -51,7 +70,17 @@ def loads(body: bytes | str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
+        _check_walkable(body if isinstance(body, bytes) else text.encode("utf-8", "surrogateescape"))
         return parse_shallow(text, ENTRY_DEPTH, _leaf)
+
+
+def _check_walkable(body: bytes) -> None:
+    if (values := structural_bytes(body)) > SHALLOW_MAX_VALUES:
+        raise ReplyTooLargeError(
+            f"reply nests a value deeper than the JSON parsers allow and holds up to {values:,} values, "
+            f"more than the {SHALLOW_MAX_VALUES:,} the slow reading of such a reply takes; lower page_size "
+            "if such replies are real"
+        )
 
 
 def _leaf(text: str) -> Any:

@@ -30,20 +30,9 @@ from typing import Protocol
 import aiohttp
 
 from .errors import ReplyTooLargeError, TransientError
+from .jsonscan import structural_bytes
 
-__all__ = ["AiohttpTransport", "Response", "Transport", "structural_bytes"]
-
-_STRUCTURAL = tuple(b"{[,:")
-
-
-def structural_bytes(buffer: bytes | bytearray, start: int = 0) -> int:
-    """The `{ [ , :` bytes of `buffer[start:]`. Every value a JSON parse builds, but
-    the root, follows one of them (a container's first item follows its `[` or `{`,
-    an object's value its `:`, any later item its `,`) and each container is one, so
-    a parse builds at most 1 + 2 × this many values. An upper bound, not a count:
-    such bytes inside strings count too."""
-    return sum(buffer.count(byte, start) for byte in _STRUCTURAL)
-
+__all__ = ["AiohttpTransport", "Response", "Transport"]
 
 @dataclass(frozen=True)
 class Response:

@@ -33,8 +33,8 @@ from harvester.config import (
 )
 from harvester.errors import ExitCode, RedirectError, ReplyTooLargeError
 from harvester.http import transport_for
+from harvester.jsonscan import SHALLOW_MAX_VALUES, structural_bytes
 from harvester.runner import Backfill, Incremental, RunReport, harvest
-from harvester.transport import structural_bytes
 
 from ..hostile import (
     TOKEN,
@@ -343,6 +343,21 @@ def test_a_deeply_nested_entry_is_one_reject_and_its_page_lands(tmp_path: Path) 
     ((stream, reason, raw),) = _query(path, "select stream, reason, raw from _rejects")
     assert stream == "auth_attempt_logs" and "nested" in reason, reason
     assert raw.startswith('{"id": "deep"')
+
+
+def test_a_deep_entry_among_too_many_values_is_refused_before_the_slow_reading(tmp_path: Path) -> None:
+    """The shallow walk that saves a page with one entry nested too deep is a Python
+    loop (~10 µs and ~250 bytes a value): 2M tiny values beside a deep entry, under
+    both caps of the transport, took ~32 s and ~380 MB. Beyond SHALLOW_MAX_VALUES
+    the reply fails its partition at once (not retried), with a message saying so."""
+    deep = b'{"id": "deep", "createdAt": "2025-01-01T05:00:00.000Z", "x": ' + b"[" * 1100 + b"]" * 1100 + b"}"
+    body = b'{"status": "success", "data": {"entries": [' + b",".join([deep, *[b"tru"] * SHALLOW_MAX_VALUES]) + b"]}}"
+    path = tmp_path / "w.duckdb"
+    with hostile_server({GOOD: reply_json(page([entry(1), entry(2)])), HOSTILE: reply_bytes(body)}) as server:
+        report = anyio.run(harvest, _settings(server.endpoint, path), Backfill(START, END, STREAMS))
+        asked = server.actions().count(HOSTILE)
+    _assert_partition_failed(report, path, "deeper than the JSON parsers allow", "more than the 200,000", "page_size")
+    assert asked == 1 and table_ids(path, "auth_attempt_logs") == {}
 
 
 # Item 15: slow servers -------------------------------------------------------------------
