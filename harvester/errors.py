@@ -106,7 +106,8 @@ class ProtocolError(FetchError):
 
 class ReplyTooLargeError(ProtocolError):
     """The reply was larger than `max_reply_mb` (counted after decompression), or held
-    more JSON values than `max_reply_values` could parse within the memory budget."""
+    more JSON values than `max_reply_values`, or, nested too deep for the parsers,
+    more than their slow reading takes (`jsonscan.SHALLOW_MAX_VALUES`)."""
 
 
 class RedirectError(FetchError):

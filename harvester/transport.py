@@ -34,6 +34,7 @@ from .jsonscan import structural_bytes
 
 __all__ = ["AiohttpTransport", "Response", "Transport"]
 
+
 @dataclass(frozen=True)
 class Response:
     status: int
