@@ -184,7 +184,8 @@ async def _alert(
     cutoff = datetime.fromisoformat(document["window"]["until"].replace("Z", "+00:00"))
     text = orjson.dumps(document).decode()
     await anyio.to_thread.run_sync(warehouse.record_alert, alert_id, report.run_id, cutoff, text)
-    transport = AiohttpTransport(timeout_seconds=60.0, pool_size=1)
+    # The receiver's reply is never read, so it gets a small cap and no setting to raise it.
+    transport = AiohttpTransport(timeout_seconds=60.0, pool_size=1, max_reply_bytes=1 << 20, settings=None)
     try:
         failures = await deliver_alerts(
             warehouse, transport, Gate(concurrency=1), settings.alerts.webhook,

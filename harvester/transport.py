@@ -62,7 +62,7 @@ class AiohttpTransport:
         read_timeout_seconds: float = 60.0,
         max_reply_bytes: int = 32 << 20,
         max_reply_values: int = 2_000_000,
-        settings: str = "[abstra]",
+        settings: str | None = "[abstra]",
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_seconds,
@@ -72,7 +72,7 @@ class AiohttpTransport:
         self._pool_size = pool_size
         self._max_bytes = max_reply_bytes
         self._max_values = max_reply_values
-        self._settings = settings  # where the caps are set, for the message that says to raise one
+        self._settings = settings  # where a message says to raise a cap (None: no setting does)
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -119,17 +119,20 @@ class AiohttpTransport:
         return bytes(body)
 
     def _too_large(self, why: str) -> ReplyTooLargeError:
-        mb = self._max_bytes / (1 << 20)
-        return ReplyTooLargeError(
-            f"reply larger than max_reply_mb = {mb:g} ({why}); "
-            f"raise max_reply_mb in {self._settings} if such replies are real"
-        )
+        mb = f"{self._max_bytes / (1 << 20):g}"
+        cap = f"max_reply_mb = {mb}" if self._settings else f"{mb} MiB"
+        return self._refusal(f"reply larger than {cap} ({why})", "max_reply_mb")
 
     def _too_many(self) -> ReplyTooLargeError:
-        return ReplyTooLargeError(
-            f"reply holds more than max_reply_values = {self._max_values:,} JSON values (counted by its "
-            f"{{ [ , : bytes); raise max_reply_values in {self._settings} if such replies are real"
-        )
+        cap = f"max_reply_values = {self._max_values:,}" if self._settings else f"{self._max_values:,}"
+        what = f"reply holds more than {cap} JSON values (counted by its {{ [ , : bytes)"
+        return self._refusal(what, "max_reply_values")
+
+    def _refusal(self, what: str, setting: str) -> ReplyTooLargeError:
+        """One line: what was refused, and where to raise the cap when a user can."""
+        if self._settings is None:
+            return ReplyTooLargeError(what)
+        return ReplyTooLargeError(f"{what}; raise {setting} in {self._settings} if such replies are real")
 
     async def aclose(self) -> None:
         if self._session is not None:

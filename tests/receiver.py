@@ -1,8 +1,8 @@
 """A webhook receiver on loopback for the alert tests: records every POSTed document.
 
-`mode` decides the answer: "ok" (200), "fail" (500) or "hang" (no answer until the
-mode changes), so a test can make delivery fail or keep a harvester inside its POST
-while it is killed.
+`mode` decides the answer: "ok" (200), "fail" (500), "flood" (200 with 2 MiB of body)
+or "hang" (no answer until the mode changes), so a test can make delivery fail or
+keep a harvester inside its POST while it is killed.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def receiver() -> Iterator[Receiver]:
             if state.mode == "fail":
                 self.send_response(500)
                 self.end_headers()
+                return
+            if state.mode == "flood":
+                self.send_response(200)
+                self.send_header("Content-Length", str(2 << 20))
+                self.end_headers()
+                self.wfile.write(b" " * (2 << 20))
                 return
             state.documents.append(orjson.loads(body))
             self.send_response(200)

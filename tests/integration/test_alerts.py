@@ -78,6 +78,19 @@ def test_a_failed_post_is_a_partial_run_and_the_next_run_delivers_it(simulator: 
     assert [s for _, s in _outbox(tmp_path)] == ["sent", "sent"]
 
 
+def test_a_receiver_flooding_its_reply_fails_the_post_with_a_cap_no_setting_raises(simulator: SimFactory, tmp_path: Path) -> None:
+    """The receiver's reply is never read: it is capped at 1 MiB, and the message does
+    not send the user to an API section's `max_reply_mb`, which does not govern it."""
+    server = simulator(projects=2, start=START, end=END)
+    with receiver() as hook:
+        config = _config(server, tmp_path, hook.url)
+        hook.mode = "flood"
+        code, err = _finish(_run(config, server.sim.config.token))
+    assert code == 1 and "reply larger than 1 MiB (Content-Length 2097152)" in err, err
+    assert "max_reply" not in err
+    assert [s for _, s in _outbox(tmp_path)] == ["pending"]
+
+
 def test_a_kill_between_commit_and_post_loses_no_alert(simulator: SimFactory, tmp_path: Path) -> None:
     server = simulator(projects=2, start=START, end=END)
     with receiver() as hook:
