@@ -26,10 +26,11 @@ __all__ = ["ENTRY_DEPTH", "SHALLOW_MAX_VALUES", "Unparsed", "loads", "parse_shal
 # envelope → data → entries → one entry: the level at which values are parsed alone
 ENTRY_DEPTH = 3
 # The shallow walk is a Python loop that keeps each value it cannot parse as its own
-# text and reason (~250 bytes, ~10 µs each): meant for one entry nested too deep among
+# text and reason (~200 bytes, ~10 µs each): meant for one entry nested too deep among
 # a page of ordinary ones, it takes replies of at most this many values (a page of
-# 1,000 log entries holds ~20,000), so a hostile one cannot spend the memory or time.
-SHALLOW_MAX_VALUES = 200_000
+# 10,000 log entries, the largest page_size, holds 150,000-210,000), so a hostile one
+# cannot spend the memory or the event loop's time.
+SHALLOW_MAX_VALUES = 500_000
 _STRUCTURAL = tuple(b"{[,:")
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -46,13 +47,14 @@ class Unparsed:
     reason: str
 
 
-def structural_bytes(buffer: bytes | bytearray, start: int = 0) -> int:
+def structural_bytes(buffer: bytes | bytearray | str, start: int = 0) -> int:
     """The `{ [ , :` bytes of `buffer[start:]`. Every value a JSON parse builds, but
     the root, follows one of them (a container's first item follows its `[` or `{`,
     an object's value its `:`, any later item its `,`) and each container is one, so
     a parse builds at most 1 + 2 × this many values. An upper bound, not a count:
     such bytes inside strings count too."""
-    return sum(buffer.count(byte, start) for byte in _STRUCTURAL)
+    marks = "{[,:" if isinstance(buffer, str) else _STRUCTURAL
+    return sum(buffer.count(mark, start) for mark in marks)
 
 
 def loads(body: bytes | str) -> Any:
@@ -70,16 +72,16 @@ def loads(body: bytes | str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        _check_walkable(body if isinstance(body, bytes) else text.encode("utf-8", "surrogateescape"))
+        _check_walkable(text)
         return parse_shallow(text, ENTRY_DEPTH, _leaf)
 
 
-def _check_walkable(body: bytes) -> None:
-    if (values := structural_bytes(body)) > SHALLOW_MAX_VALUES:
+def _check_walkable(text: str) -> None:
+    if (values := structural_bytes(text)) > SHALLOW_MAX_VALUES:
         raise ReplyTooLargeError(
             f"reply nests a value deeper than the JSON parsers allow and holds up to {values:,} values, "
-            f"more than the {SHALLOW_MAX_VALUES:,} the slow reading of such a reply takes; lower page_size "
-            "if such replies are real"
+            f"more than the {SHALLOW_MAX_VALUES:,} the slow reading of such a reply takes "
+            "(a paged stream can lower page_size)"
         )
 
 

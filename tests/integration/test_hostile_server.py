@@ -356,7 +356,7 @@ def test_a_deep_entry_among_too_many_values_is_refused_before_the_slow_reading(t
     with hostile_server({GOOD: reply_json(page([entry(1), entry(2)])), HOSTILE: reply_bytes(body)}) as server:
         report = anyio.run(harvest, _settings(server.endpoint, path), Backfill(START, END, STREAMS))
         asked = server.actions().count(HOSTILE)
-    _assert_partition_failed(report, path, "deeper than the JSON parsers allow", "more than the 200,000", "page_size")
+    _assert_partition_failed(report, path, "deeper than the JSON parsers allow", "more than the 500,000", "page_size")
     assert asked == 1 and table_ids(path, "auth_attempt_logs") == {}
 
 

@@ -13,6 +13,7 @@ from harvester.errors import (
     AuthError,
     ConfigError,
     FetchError,
+    ReplyTooLargeError,
     TransientError,
     WindowRefusedError,
 )
@@ -97,6 +98,24 @@ def test_404_is_connection_not_found_a_config_problem(body):
     with pytest.raises(ConnectionNotFoundError, match="connection") as info:
         interpret(_reply(404, body), ACTION)
     assert info.value.exit_code == ConfigError.exit_code
+
+
+_DEEP_AND_LARGE = (
+    b'{"status": "error", "message": "x", "detail": [' + b"[" * 1100 + b"]" * 1100 + b"," + b",".join([b"0"] * 600_000) + b"]}"
+)
+
+
+def test_an_error_reply_too_large_for_the_slow_reading_still_means_its_status():
+    """A body nested too deep for the parsers and too large for the slow reading cannot
+    be read, but its status still decides: a 404 stays a wrong connection, a 400 a
+    refusal; only a 2xx fails as too large."""
+    with pytest.raises(ConnectionNotFoundError, match="HTTP 404"):
+        interpret(_reply(404, _DEEP_AND_LARGE), ACTION)
+    with pytest.raises(ActionError, match="HTTP 400") as refused:
+        interpret(_reply(400, _DEEP_AND_LARGE), ACTION)
+    assert not isinstance(refused.value, ReplyTooLargeError)
+    with pytest.raises(ReplyTooLargeError, match="more than the 500,000"):
+        interpret(_reply(200, _DEEP_AND_LARGE), ACTION)
 
 
 def test_429_with_retry_after_is_transient_with_the_wait():

@@ -50,3 +50,11 @@ def test_one_deep_entry_becomes_unparsed_and_its_neighbours_parse(entries: list[
 def test_text_that_is_not_json_stays_invalid(text: str) -> None:
     with pytest.raises(ValueError):
         parse_shallow(text, ENTRY_DEPTH, json.loads)
+
+
+def test_a_deep_text_with_a_lone_surrogate_still_takes_the_slow_reading() -> None:
+    """The slow reading's size check counts the text itself: a str holding a lone
+    surrogate (what undecodable bytes become) cannot be re-encoded, and must not be."""
+    levels = sys.getrecursionlimit() + 100
+    parsed = loads('["\ud800", ' + "[" * levels + "]" * levels + "]")
+    assert parsed[0] == "\ud800" and isinstance(parsed[1], Unparsed)

@@ -32,6 +32,7 @@ from ...errors import (
     AuthError,
     ConfigError,
     ProtocolError,
+    ReplyTooLargeError,
     TransientError,
     WindowRefusedError,
 )
@@ -96,7 +97,7 @@ def _interpret(response: Response, action: str, quick: Quick | None = None) -> t
         raise TransientError(f"{action}: HTTP {status}", action=action, status=status, retry_after=retry_after)
     if quick is not None and status < 400 and (found := quick(response.body)) is not None:
         return found, True
-    body, plain = _json(response.body)
+    body, plain = _read_json(response.body, status)
     if isinstance(body, dict) and body.get("status") == "error":
         message = str(body.get("message") or "no message")[:500]
         if status == 404:
@@ -141,6 +142,17 @@ def reply_json(body: bytes) -> Any:
     if found is _INVALID:
         raise ProtocolError("reply is not valid JSON")
     return found
+
+
+def _read_json(body: bytes, status: int) -> tuple[Any, bool]:
+    """`_json`, except that an error reply too large for the slow reading still means
+    its status (a 404 stays a wrong connection, a 400 a refusal)."""
+    try:
+        return _json(body)
+    except ReplyTooLargeError:
+        if status < 400:
+            raise
+        return _INVALID, False
 
 
 def _json(body: bytes) -> tuple[Any, bool]:
