@@ -31,7 +31,8 @@ ENTRY_DEPTH = 3
 # 10,000 log entries, the largest page_size, holds 150,000-210,000), so a hostile one
 # cannot spend the memory or the event loop's time.
 SHALLOW_MAX_VALUES = 500_000
-_STRUCTURAL = tuple(b"{[,:")
+_MARKS = "{[,:"  # the characters `structural_bytes` counts
+_MARK_BYTES = tuple(_MARKS.encode())
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRUCTURE = re.compile(r'["\[\]{}]')
@@ -53,7 +54,7 @@ def structural_bytes(buffer: bytes | bytearray | str, start: int = 0) -> int:
     an object's value its `:`, any later item its `,`) and each container is one, so
     a parse builds at most 1 + 2 × this many values. An upper bound, not a count:
     such bytes inside strings count too."""
-    marks = "{[,:" if isinstance(buffer, str) else _STRUCTURAL
+    marks = _MARKS if isinstance(buffer, str) else _MARK_BYTES
     return sum(buffer.count(mark, start) for mark in marks)
 
 

@@ -119,14 +119,17 @@ class AiohttpTransport:
         return bytes(body)
 
     def _too_large(self, why: str) -> ReplyTooLargeError:
-        mb = f"{self._max_bytes / (1 << 20):g}"
-        cap = f"max_reply_mb = {mb}" if self._settings else f"{mb} MiB"
+        cap = self._cap("max_reply_mb", f"{self._max_bytes / (1 << 20):g}", " MiB")
         return self._refusal(f"reply larger than {cap} ({why})", "max_reply_mb")
 
     def _too_many(self) -> ReplyTooLargeError:
-        cap = f"max_reply_values = {self._max_values:,}" if self._settings else f"{self._max_values:,}"
+        cap = self._cap("max_reply_values", f"{self._max_values:,}")
         what = f"reply holds more than {cap} JSON values (counted by its {{ [ , : bytes)"
         return self._refusal(what, "max_reply_values")
+
+    def _cap(self, setting: str, value: str, unit: str = "") -> str:
+        """A cap as the message names it: by its setting when a user can raise it."""
+        return f"{value}{unit}" if self._settings is None else f"{setting} = {value}"
 
     def _refusal(self, what: str, setting: str) -> ReplyTooLargeError:
         """One line: what was refused, and where to raise the cap when a user can."""
